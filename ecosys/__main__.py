@@ -1,0 +1,37 @@
+"""Run one ecosystem, or a grid of them, from the Hydra config tree in conf/.
+
+    python -m ecosys                                     # synthetic world, D = 1, T = 10
+    python -m ecosys diversity=d4 data_quality=temp1     # any group option, any key
+    python -m ecosys --multirun diversity=d1,d2,d4,d16   # a grid (Hydra's basic launcher)
+    python -m ecosys --help                              # groups, options, examples
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from ecosys import config
+from ecosys.store import RunLocked
+
+config.register()
+log = logging.getLogger("ecosys")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> str:
+    from ecosys import loop  # torch and transformers load only once the config is composed
+
+    try:
+        return str(loop.run(cfg, root=HydraConfig.get().runtime.output_dir))
+    except (config.ConfigError, RunLocked) as err:
+        print(f"ecosys: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,401 @@
+"""Config schema (dataclasses in Hydra's ConfigStore) and validation before compute.
+
+The schema types every key, so `train.epochs=abc` or `train.foo=1` fails inside Hydra
+at composition; `validate` then checks the values against each other and names the
+key and the fix in one line. Nothing is written before both have passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A bad config value: `key` names it, the message says what to do."""
+
+    def __init__(self, key: str, problem: str, fix: str):
+        self.key, self.problem, self.fix = key, problem, fix
+        super().__init__(f"{key}: {problem} — {fix}")
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"
+
+
+@dataclass
+class WorldConfig:
+    """The synthetic language (see ecosys/world.py); fixed by `seed`, not by the run seed."""
+
+    seed: int = 1234
+    vocab_size: int = 128
+    topics: int = 4
+    topic_rows: float = 0.25  # share of each topic's rows that differ from the shared chain
+    min_successors: int = 4
+    max_successors: int = 32
+    zipf_min: float = 0.7
+    zipf_max: float = 1.5
+    pretrain_rows: float = 0.5  # share of rows the pretraining distribution Q perturbs
+    pretrain_mix: float = 0.7  # Q_row = (1 - mix) P_row + mix · fresh row
+    train_blocks: int = 1280
+    valid_blocks: int = 128
+    test_blocks: int = 256
+
+
+@dataclass
+class PretrainConfig:
+    """How ecosys pretrains the synthetic world's base model on Q (cached on disk)."""
+
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 5e-3
+    warmup: int = 50
+    seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny"
+    # synthetic: built from the fields below and pretrained on the world's Q;
+    # pretrained: loaded with from_pretrained(path or hub_id)
+    source: str = "synthetic"
+    hub_id: str | None = None
+    path: str | None = None  # a local save_pretrained directory; wins over hub_id
+    dtype: str = "float32"
+    finetune_lr: float = 3e-4  # the default train.lr for this model (paper: 1e-5 for OPT)
+    n_layer: int = 2
+    n_embd: int = 64
+    n_head: int = 2
+    n_positions: int = 64
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+
+@dataclass
+class DataConfig:
+    name: str = "synthetic"
+    source: str = "synthetic"
+    block_size: int = 32
+
+
+@dataclass
+class ScaleConfig:
+    name: str = "tiny"
+    fraction: float = 0.4  # share of train blocks sampled as the N-token budget (paper: 2/5)
+    max_blocks: int | None = None  # cap on N (debug-sized runs on real corpora)
+    max_valid_blocks: int | None = None
+    max_test_blocks: int | None = None
+
+
+@dataclass
+class DataQualityConfig:
+    real_fraction: float = 0.0  # share of each pool replaced by fresh real train blocks
+
+
+@dataclass
+class DiversityConfig:
+    m: int = 1
+    shares: list[float] | None = None  # data shares w_m; null = equal shares 1/M
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    lr: float = MISSING  # defaults to ${model.finetune_lr} in conf/train/default.yaml
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    weight_decay: float = 0.0
+    schedule: Schedule = Schedule.constant
+    min_lr: float = 0.0  # end of the cosine schedule
+    restart_from_base: bool = False  # paper: the best checkpoint carries into t+1
+    start_is_candidate: bool = False  # may the untrained start of an iteration be "best"?
+    mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
+
+
+@dataclass
+class GenerateConfig:
+    num_beams: int = 5
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0  # 1.0 = none (the paper's "0.0")
+    batch_size: int = 128  # paper: 32; equal-length prompts make outputs batch-independent
+
+
+@dataclass
+class RuntimeConfig:
+    """How a run executes, not what it computes: excluded from the run id."""
+
+    progress: bool = True
+    cpu: bool = False  # force CPU even where a GPU is present
+    threads: int | None = None  # torch intra-op threads; null = torch's default
+    lock_timeout: float = 0.0  # seconds to wait for a run dir held by another process
+
+
+@dataclass
+class Config:
+    T: int = 10
+    seed: int = 0
+    out_dir: str = "runs"
+    run_name: str | None = None  # null: derived from the condition, seed and config hash
+    cache_dir: str = ".cache/ecosys"
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
+    data_quality: DataQualityConfig = field(default_factory=DataQualityConfig)
+    diversity: DiversityConfig = field(default_factory=DiversityConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+# Keys that say where and how a run executes; the rest decide its results.
+RUNTIME_KEYS = ("out_dir", "run_name", "cache_dir", "runtime")
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+def identity(cfg: DictConfig) -> dict[str, Any]:
+    """The part of the config that decides results: what a run dir must match."""
+    return {k: v for k, v in resolved(cfg).items() if k not in RUNTIME_KEYS}
+
+
+def config_hash(cfg: DictConfig) -> str:
+    blob = json.dumps(identity(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def shares(cfg: DictConfig) -> list[float]:
+    d = cfg.diversity
+    return list(d.shares) if d.shares is not None else [1.0 / d.m] * d.m
+
+
+def hill_shannon(w: list[float]) -> float:
+    """D = exp(-Σ w ln w): equal shares give D = M."""
+    return math.exp(-sum(x * math.log(x) for x in w if x > 0))
+
+
+def data_quality_label(cfg: DictConfig) -> str:
+    g = cfg.generate
+    if g.do_sample:
+        label = f"temp{g.temperature:g}"
+    else:
+        label = "beam" if g.num_beams > 1 else "greedy"
+    f = cfg.data_quality.real_fraction
+    return f"{label}+real{round(100 * f)}" if f > 0 else label
+
+
+def diversity_label(cfg: DictConfig) -> str:
+    if cfg.diversity.shares is None:
+        return f"d{cfg.diversity.m}"
+    return f"D{hill_shannon(shares(cfg)):.2f}"
+
+
+def run_name(cfg: DictConfig) -> str:
+    if cfg.run_name:
+        return cfg.run_name
+    parts = (cfg.model.name, cfg.scale.name, data_quality_label(cfg), diversity_label(cfg))
+    return "_".join(parts) + f"_s{cfg.seed}-{config_hash(cfg)}"
+
+
+def _check(ok: bool, key: str, problem: str, fix: str) -> None:
+    if not ok:
+        raise ConfigError(key, problem, fix)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Static checks: everything decidable from the config alone, before any compute."""
+    _check(cfg.T >= 1, "T", f"must be ≥ 1, got {cfg.T}", "set T=10 (the paper) or any T ≥ 1")
+    _check(cfg.seed >= 0, "seed", f"must be ≥ 0, got {cfg.seed}", "use a non-negative seed")
+
+    d = cfg.diversity
+    _check(d.m >= 1, "diversity.m", f"must be ≥ 1, got {d.m}", "pick diversity=d1|d2|d4|d8|d16")
+    if d.shares is not None:
+        w = list(d.shares)
+        _check(
+            len(w) == d.m,
+            "diversity.shares",
+            f"has {len(w)} entries but diversity.m={d.m}",
+            f"set diversity.m={len(w)} or give {d.m} shares",
+        )
+        _check(
+            all(x > 0 for x in w),
+            "diversity.shares",
+            f"must all be > 0, got {w}",
+            "give every model a positive share",
+        )
+        _check(
+            abs(sum(w) - 1.0) < 1e-6,
+            "diversity.shares",
+            f"must sum to 1, sum is {sum(w):.6g}",
+            "normalise the shares so they sum to 1",
+        )
+
+    s = cfg.scale
+    _check(
+        0 < s.fraction <= 1,
+        "scale.fraction",
+        f"must be in (0, 1], got {s.fraction}",
+        "use scale=primary (0.4) or scale=full (1.0)",
+    )
+    for key in ("max_blocks", "max_valid_blocks", "max_test_blocks"):
+        v = s[key]
+        _check(v is None or v >= 1, f"scale.{key}", f"must be ≥ 1 or null, got {v}", "raise it")
+
+    dq = cfg.data_quality
+    _check(
+        0 <= dq.real_fraction <= 1,
+        "data_quality.real_fraction",
+        f"must be in [0, 1], got {dq.real_fraction}",
+        "use data_quality=real10 (0.1) or a value in [0, 1]",
+    )
+
+    t = cfg.train
+    _check(t.epochs >= 1, "train.epochs", f"must be ≥ 1, got {t.epochs}", "set train.epochs=5")
+    _check(t.lr > 0, "train.lr", f"must be > 0, got {t.lr}", "set e.g. train.lr=1e-5")
+    _check(t.min_lr >= 0, "train.min_lr", f"must be ≥ 0, got {t.min_lr}", "set train.min_lr=0")
+    _check(t.batch_size >= 1, "train.batch_size", f"must be ≥ 1, got {t.batch_size}", "set 16")
+    _check(
+        t.eval_batch_size >= 1,
+        "train.eval_batch_size",
+        f"must be ≥ 1, got {t.eval_batch_size}",
+        "set train.eval_batch_size=64",
+    )
+    _check(
+        t.mixed_precision in ("no", "fp16", "bf16"),
+        "train.mixed_precision",
+        f"must be no|fp16|bf16, got {t.mixed_precision!r}",
+        "use train.mixed_precision=no on CPU",
+    )
+
+    g = cfg.generate
+    _check(g.num_beams >= 1, "generate.num_beams", f"must be ≥ 1, got {g.num_beams}", "set 5")
+    _check(
+        g.batch_size >= 1, "generate.batch_size", f"must be ≥ 1, got {g.batch_size}", "set 32"
+    )
+    _check(
+        g.repetition_penalty > 0,
+        "generate.repetition_penalty",
+        f"must be > 0, got {g.repetition_penalty}",
+        "use 1.0 for no penalty",
+    )
+    if g.do_sample:
+        _check(
+            g.temperature > 0,
+            "generate.temperature",
+            f"must be > 0 when sampling, got {g.temperature}",
+            "use data_quality=temp0.5|temp1|temp2, or beam search (data_quality=beam)",
+        )
+        _check(
+            0 < g.top_p <= 1,
+            "generate.top_p",
+            f"must be in (0, 1], got {g.top_p}",
+            "use generate.top_p=1.0 (the paper)",
+        )
+        _check(g.top_k >= 0, "generate.top_k", f"must be ≥ 0, got {g.top_k}", "use 50 (paper)")
+        _check(
+            g.num_beams == 1,
+            "generate.num_beams",
+            f"must be 1 when sampling, got {g.num_beams}",
+            "sample with num_beams=1 or search with do_sample=false",
+        )
+
+    b = cfg.data.block_size
+    _check(b >= 2, "data.block_size", f"must be ≥ 2, got {b}", "use 128 (the paper)")
+
+    m = cfg.model
+    _check(
+        m.source in ("synthetic", "pretrained"),
+        "model.source",
+        f"must be synthetic|pretrained, got {m.source!r}",
+        "pick a model=... option",
+    )
+    if m.path is not None:
+        _check(
+            Path(m.path).expanduser().is_dir(),
+            "model.path",
+            f"{m.path} is not a directory",
+            "point model.path at a save_pretrained directory, or drop it",
+        )
+    _check(
+        m.source == "synthetic" or m.path is not None or m.hub_id is not None,
+        "model.path",
+        "a pretrained model needs model.path or model.hub_id",
+        "set model.path=/dir/of/save_pretrained",
+    )
+    _check(
+        m.dtype in ("float32", "bfloat16", "float16"),
+        "model.dtype",
+        f"must be float32|bfloat16|float16, got {m.dtype!r}",
+        "use model.dtype=float32 on CPU",
+    )
+    if m.source == "synthetic":
+        _check(
+            cfg.data.source == "synthetic",
+            "data",
+            "the synthetic model only speaks the synthetic world's language",
+            "use data=synthetic with model=tiny",
+        )
+        _check(
+            m.n_embd % m.n_head == 0,
+            "model.n_head",
+            f"n_embd={m.n_embd} is not divisible by n_head={m.n_head}",
+            "pick n_head dividing n_embd",
+        )
+        _check(
+            m.pretrain.steps >= 1, "model.pretrain.steps", "must be ≥ 1", "set e.g. 600"
+        )
+
+    w = cfg.world
+    if cfg.data.source == "synthetic":
+        _check(w.vocab_size >= 2, "world.vocab_size", "must be ≥ 2", "use 128")
+        _check(w.topics >= 1, "world.topics", "must be ≥ 1", "use 4")
+        _check(
+            1 <= w.min_successors <= w.max_successors <= w.vocab_size,
+            "world.min_successors",
+            "need 1 ≤ min_successors ≤ max_successors ≤ vocab_size",
+            "use 4 and 32",
+        )
+        _check(0 <= w.zipf_min <= w.zipf_max, "world.zipf_min", "need 0 ≤ min ≤ max", "0.7/1.5")
+        for key in ("train_blocks", "valid_blocks", "test_blocks"):
+            _check(w[key] >= 1, f"world.{key}", f"must be ≥ 1, got {w[key]}", "raise it")
+
+
+def check_context(cfg: DictConfig, context: int) -> None:
+    """A prompt block and its continuation must both fit in the model's context."""
+    b = cfg.data.block_size
+    _check(
+        2 * b <= context,
+        "data.block_size",
+        f"{b} needs a context of 2×{b}={2 * b} (prompt + continuation); the model has {context}",
+        f"use data.block_size ≤ {context // 2}",
+    )
+
+
+def check_budget(cfg: DictConfig, n_blocks: int) -> None:
+    """Every model must get at least one block of the N-block sample."""
+    w = shares(cfg)
+    smallest = min(int(x * n_blocks) for x in w)
+    _check(
+        smallest >= 1,
+        "diversity.m",
+        f"the sample has N={n_blocks} blocks, too few for {len(w)} models "
+        f"(smallest share gets {smallest})",
+        "lower diversity.m, or raise scale.fraction / scale.max_blocks",
+    )

@@ -1,0 +1,53 @@
+"""Pretraining the synthetic world's base model on Q, the world's related distribution.
+
+The stand-in for OPT's pretraining: Q shares p_data's topics but not all of its rows,
+so fine-tuning on p_data helps, as fine-tuning OPT on WikiText-2 does.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from omegaconf import DictConfig
+from tqdm.auto import tqdm
+
+from ecosys import models, seeds, world
+from ecosys.evaluate import token_nll
+
+
+def pretrain_tiny(cfg: DictConfig, out: Path, accelerator: Accelerator, progress: bool) -> None:
+    """Train a fresh tiny GPT2 on fresh samples of Q and `save_pretrained` it to `out`.
+
+    Sequences are n_positions long, so the positions used by generation
+    (prompt + continuation) are pretrained too.
+    """
+    p = cfg.model.pretrain
+    _, q = world.build(cfg.world)
+    rng = seeds.rng(p.seed, "pretrain")
+    model = models.new_tiny(cfg.model, cfg.world.vocab_size, seeds.derive(p.seed, "pretrain"))
+    opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=0.0)
+
+    def lr_at(step: int) -> float:
+        warm = min(1.0, (step + 1) / max(1, p.warmup))
+        return warm * 0.5 * (1 + math.cos(math.pi * step / p.steps))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    model, opt = accelerator.prepare(model, opt)
+    model.train()
+    bar = tqdm(range(p.steps), desc="pretrain base", disable=not progress)
+    for _ in bar:
+        ids = torch.as_tensor(
+            q.sample(p.batch_size, cfg.model.n_positions, rng), device=accelerator.device
+        )
+        with accelerator.autocast():
+            loss = token_nll(model(input_ids=ids).logits, ids).mean()
+        accelerator.backward(loss)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    accelerator.unwrap_model(model).save_pretrained(out)
+    accelerator.free_memory()

@@ -1,0 +1,313 @@
+"""The run store: one directory per run, the source of truth for everything it produced.
+
+    config.yaml     resolved config (what decides results, plus runtime settings)
+    run.json        run id, name, sizes, world facts, versions
+    metrics.jsonl   one row per (t, model) and per (t, ecosystem), in unit order
+    units/          one manifest per committed unit: its files' sha256 and its info
+    ppl/ gen/ pools/ ckpt/   per-block perplexities, generated blocks, pools, weights
+    log.txt         the run's log, appended by every attempt
+
+A unit (phase, t, model) commits atomically: its files are written under temporary
+names and renamed, then its manifest is renamed into place — a unit without a
+manifest never happened. A file whose checksum no longer matches its manifest is
+never used: the unit is redone. A file lock keeps a second process (a duplicated
+SLURM job) out of a run dir that one process is writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from filelock import FileLock, Timeout
+from omegaconf import DictConfig
+
+from ecosys import config as config_mod
+
+log = logging.getLogger(__name__)
+
+PHASES = ("train", "evaluate", "generate", "pool", "summary")
+
+
+class RunLocked(RuntimeError):
+    """Another process holds the run dir."""
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    t: int
+    phase_order: int
+    m: int
+
+    @classmethod
+    def of(cls, phase: str, t: int, m: int = -1) -> Unit:
+        return cls(t, PHASES.index(phase), m)
+
+    @property
+    def phase(self) -> str:
+        return PHASES[self.phase_order]
+
+    @property
+    def key(self) -> str:
+        model = f".m{self.m:02d}" if self.m >= 0 else ""
+        return f"t{self.t:02d}.{self.phase}{model}" if self.t >= 0 else f"base.{self.phase}{model}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+class RunStore:
+    """Open with `RunStore.open(run_dir, cfg)`; use as a context manager (holds the lock)."""
+
+    def __init__(self, root: Path, lock: FileLock):
+        self.root = root
+        self._lock = lock
+        self._log_handler: logging.Handler | None = None
+
+    # -- opening, config, lock ---------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: Path, cfg: DictConfig, info: dict[str, Any]) -> RunStore:
+        """Lock `root`, refuse it if it holds a different config, write config and info.
+
+        Raises ConfigError (different config) before anything is written, and
+        RunLocked when another process holds the dir past runtime.lock_timeout.
+        """
+        root = Path(root)
+        cls._check_same_config(root, cfg)
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(root / ".lock"), timeout=cfg.runtime.lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            owner = (root / ".lock.owner").read_text().strip() if (root / ".lock.owner").exists() else "?"
+            raise RunLocked(
+                f"run dir {root} is in use by another process ({owner}); wait for it to "
+                "finish, or raise runtime.lock_timeout to wait for it"
+            ) from None
+        store = cls(root, lock)
+        try:
+            (root / ".lock.owner").write_text(f"host {socket.gethostname()}, pid {os.getpid()}\n")
+            cls._check_same_config(root, cfg)  # a process may have created it meanwhile
+            if not (root / "config.yaml").exists():
+                text = yaml.safe_dump(config_mod.resolved(cfg), sort_keys=False)
+                _write_atomic(root / "config.yaml", text.encode())
+            if not (root / "run.json").exists():
+                _write_atomic(root / "run.json", json.dumps(info, indent=1).encode())
+            store._rebuild_metrics()
+            store._attach_log()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @staticmethod
+    def _check_same_config(root: Path, cfg: DictConfig) -> None:
+        path = root / "config.yaml"
+        if not path.exists():
+            return
+        stored = yaml.safe_load(path.read_text())
+        stored = {k: v for k, v in stored.items() if k not in config_mod.RUNTIME_KEYS}
+        current = config_mod.identity(cfg)
+        if stored != current:
+            diff = ", ".join(_diff(stored, current)[:3])
+            raise config_mod.ConfigError(
+                "run_name",
+                f"run dir {root} holds a different config ({diff})",
+                "use another run_name or out_dir, or delete that run dir",
+            )
+
+    def _attach_log(self) -> None:
+        handler = logging.FileHandler(self.root / "log.txt")
+        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s] %(message)s"))
+        logging.getLogger("ecosys").addHandler(handler)
+        self._log_handler = handler
+
+    def close(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("ecosys").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+        self._lock.release()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return json.loads((self.root / "run.json").read_text())
+
+    # -- units ---------------------------------------------------------------------------
+
+    def _manifest_path(self, unit: Unit) -> Path:
+        return self.root / "units" / f"{unit.key}.json"
+
+    def manifest(self, unit: Unit) -> dict[str, Any] | None:
+        path = self._manifest_path(unit)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None
+
+    def done(self, unit: Unit) -> bool:
+        """Committed, with every file (but superseded checkpoints) intact."""
+        man = self.manifest(unit)
+        if man is None:
+            return False
+        for rel, digest in man["files"].items():
+            if not self._intact(rel, digest):
+                log.warning("%s: %s is missing or corrupt; redoing the unit", unit.key, rel)
+                self.invalidate(unit)
+                return False
+        return True
+
+    def _intact(self, rel: str, digest: str) -> bool:
+        path = self.root / rel
+        return path.exists() and _sha256(path) == digest
+
+    def invalidate(self, unit: Unit) -> None:
+        self._manifest_path(unit).unlink(missing_ok=True)
+
+    def commit(
+        self,
+        unit: Unit,
+        arrays: dict[str, np.ndarray] | None = None,
+        checkpoint: Path | None = None,
+        info: dict[str, Any] | None = None,
+        rows: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Write the unit's arrays, adopt its checkpoint, then its manifest; append rows."""
+        files = {}
+        for name, array in (arrays or {}).items():
+            rel = f"{name}.npy"
+            data = _npy_bytes(array)
+            _write_atomic(self.root / rel, data)
+            files[rel] = hashlib.sha256(data).hexdigest()
+        man = {"unit": unit.key, "files": files, "info": info or {}, "rows": rows or []}
+        if checkpoint is not None:
+            man["checkpoint"] = {str(checkpoint.relative_to(self.root)): _sha256(checkpoint)}
+        _write_atomic(self._manifest_path(unit), json.dumps(man, indent=1).encode())
+        if rows:
+            with open(self.root / "metrics.jsonl", "a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+
+    def array(self, name: str) -> np.ndarray:
+        return np.load(self.root / f"{name}.npy", allow_pickle=False)
+
+    def info_of(self, unit: Unit) -> dict[str, Any]:
+        man = self.manifest(unit)
+        if man is None:
+            raise KeyError(f"unit {unit.key} is not committed")
+        return man["info"]
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def checkpoint_path(self, m: int, t: int) -> Path:
+        return self.root / "ckpt" / f"m{m:02d}.t{t:02d}.safetensors"
+
+    def temp_checkpoint_path(self, m: int, t: int) -> Path:
+        path = self.checkpoint_path(m, t)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+    def adopt_checkpoint(self, tmp: Path, m: int, t: int) -> Path:
+        """Move a fully written temporary checkpoint to its final name (atomic)."""
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        final = self.checkpoint_path(m, t)
+        os.replace(tmp, final)
+        return final
+
+    def verified_checkpoint(self, unit: Unit) -> Path | None:
+        """The unit's checkpoint if it is intact; else None (and the unit is invalidated)."""
+        man = self.manifest(unit)
+        if man is None:
+            return None
+        ((rel, digest),) = man["checkpoint"].items()
+        if self._intact(rel, digest):
+            return self.root / rel
+        log.warning("%s: checkpoint %s is missing or corrupt; redoing the unit", unit.key, rel)
+        self.invalidate(unit)
+        return None
+
+    def prune_checkpoint(self, m: int, t: int) -> None:
+        """Drop a superseded checkpoint; its unit stays committed (redone if ever needed)."""
+        self.checkpoint_path(m, t).unlink(missing_ok=True)
+
+    # -- metrics -------------------------------------------------------------------------
+
+    def _rebuild_metrics(self) -> None:
+        """metrics.jsonl = the rows of the committed units, in unit order.
+
+        Repairs what a crash can leave: a torn last line, or rows of a unit whose
+        manifest was committed just before the crash but never appended.
+        """
+        units = sorted(self._committed_units())
+        lines = []
+        for unit in units:
+            man = self.manifest(unit)
+            if man is not None:
+                lines += [json.dumps(r) + "\n" for r in man["rows"]]
+        text = "".join(lines)
+        path = self.root / "metrics.jsonl"
+        if not path.exists() or path.read_text() != text:
+            _write_atomic(path, text.encode())
+
+    def _committed_units(self) -> list[Unit]:
+        out = []
+        for path in (self.root / "units").glob("*.json"):
+            stem = path.name[: -len(".json")]
+            parts = stem.split(".")
+            t = -1 if parts[0] == "base" else int(parts[0][1:])
+            m = int(parts[2][1:]) if len(parts) > 2 else -1
+            out.append(Unit.of(parts[1], t, m))
+        return out
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a} → {b}"]
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
