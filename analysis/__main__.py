@@ -15,13 +15,17 @@ from analysis import load, stats
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("roots", nargs="+", help="run dirs, folders of run dirs, or glob patterns")
     args = parser.parse_args(argv)
 
     run_dirs = load.find_runs(*args.roots)
     if not run_dirs:
-        print(f"analysis: no run dirs (with run.json) under {' '.join(args.roots)}", file=sys.stderr)
+        print(
+            f"analysis: no run dirs (with run.json) under {' '.join(args.roots)}", file=sys.stderr
+        )
         return 1
     runs = load.runs_table(run_dirs)
     for _, r in runs[runs["T_done"] < runs["T_planned"]].iterrows():
@@ -45,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         print(mu_T.to_string(float_format=lambda x: f"{x:.2f}"))
         o = opt.set_index(load.CONDITION).loc[[cond]].set_index("T")["D_opt"]
         print("\nD_opt(T) = argmin_D μ_T:")
-        print(pd.DataFrame([o.map(lambda d: f"{d:g}").to_list()], index=["D_opt"], columns=o.index).to_string())
+        print(
+            pd.DataFrame(
+                [o.map(lambda d: f"{d:g}").to_list()], index=["D_opt"], columns=o.index
+            ).to_string()
+        )
     return 0
 
 

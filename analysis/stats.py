@@ -37,7 +37,9 @@ def aggregated(eco: pd.DataFrame) -> pd.DataFrame:
     for key, g in eco[eco["t"] >= 0].groupby(RUN):
         mu_t = g.sort_values("t")["mu_t"].to_list()
         for T in range(1, len(mu_t) + 1):
-            rows.append({**dict(zip(RUN, key, strict=True)), "T": T, "mu_T": metrics.aggregated(mu_t, T)})
+            rows.append(
+                {**dict(zip(RUN, key, strict=True)), "T": T, "mu_T": metrics.aggregated(mu_t, T)}
+            )
     return pd.DataFrame(rows)
 
 
@@ -50,5 +52,11 @@ def optimum(agg: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, g in by_d.groupby([*CONDITION, "T"]):
         table = dict(zip(g["D"], g["mu_T"], strict=True))
-        rows.append({**dict(zip([*CONDITION, "T"], key, strict=True)), "D_opt": metrics.optimum(table), "n_D": len(table)})
+        rows.append(
+            {
+                **dict(zip([*CONDITION, "T"], key, strict=True)),
+                "D_opt": metrics.optimum(table),
+                "n_D": len(table),
+            }
+        )
     return pd.DataFrame(rows)

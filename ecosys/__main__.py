@@ -1,9 +1,9 @@
 """Run one ecosystem, or a grid of them, from the Hydra config tree in conf/.
 
-    python -m ecosys                                     # synthetic world, D = 1, T = 10
-    python -m ecosys diversity=d4 data_quality=temp1     # any group option, any key
-    python -m ecosys --multirun diversity=d1,d2,d4,d16   # a grid (Hydra's basic launcher)
-    python -m ecosys --help                              # groups, options, examples
+python -m ecosys                                     # synthetic world, D = 1, T = 10
+python -m ecosys diversity=d4 data_quality=temp1     # any group option, any key
+python -m ecosys --multirun diversity=d1,d2,d4,d16   # a grid (Hydra's basic launcher)
+python -m ecosys --help                              # groups, options, examples
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ log = logging.getLogger("ecosys")
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> str:
-    from ecosys import loop  # torch and transformers load only once the config is composed
-
     try:
+        config.validate(cfg)  # before torch loads: a bad value fails in a second
+        from ecosys import loop
+
         return str(loop.run(cfg, root=HydraConfig.get().runtime.output_dir))
     except (config.ConfigError, RunLocked) as err:
         print(f"ecosys: error: {err}", file=sys.stderr)

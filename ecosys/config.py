@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {problem} — {fix}")
 
 
-class Schedule(str, Enum):
+class Schedule(StrEnum):
     constant = "constant"
     cosine = "cosine"
 
@@ -193,10 +193,7 @@ def hill_shannon(w: list[float]) -> float:
 
 def data_quality_label(cfg: DictConfig) -> str:
     g = cfg.generate
-    if g.do_sample:
-        label = f"temp{g.temperature:g}"
-    else:
-        label = "beam" if g.num_beams > 1 else "greedy"
+    label = f"temp{g.temperature:g}" if g.do_sample else "beam" if g.num_beams > 1 else "greedy"
     f = cfg.data_quality.real_fraction
     return f"{label}+real{round(100 * f)}" if f > 0 else label
 
@@ -286,9 +283,7 @@ def validate(cfg: DictConfig) -> None:
 
     g = cfg.generate
     _check(g.num_beams >= 1, "generate.num_beams", f"must be ≥ 1, got {g.num_beams}", "set 5")
-    _check(
-        g.batch_size >= 1, "generate.batch_size", f"must be ≥ 1, got {g.batch_size}", "set 32"
-    )
+    _check(g.batch_size >= 1, "generate.batch_size", f"must be ≥ 1, got {g.batch_size}", "set 32")
     _check(
         g.repetition_penalty > 0,
         "generate.repetition_penalty",
@@ -358,9 +353,7 @@ def validate(cfg: DictConfig) -> None:
             f"n_embd={m.n_embd} is not divisible by n_head={m.n_head}",
             "pick n_head dividing n_embd",
         )
-        _check(
-            m.pretrain.steps >= 1, "model.pretrain.steps", "must be ≥ 1", "set e.g. 600"
-        )
+        _check(m.pretrain.steps >= 1, "model.pretrain.steps", "must be ≥ 1", "set e.g. 600")
 
     w = cfg.world
     if cfg.data.source == "synthetic":

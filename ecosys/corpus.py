@@ -6,6 +6,7 @@ of HF run_clm: text → tokens → concatenated → cut into equal blocks.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,8 +42,7 @@ def synthetic(wcfg: DictConfig, block_size: int) -> Corpus:
     p, _ = world.build(wcfg)
     sizes = (wcfg.train_blocks, wcfg.valid_blocks, wcfg.test_blocks)
     splits = [
-        p.sample(n, block_size, seeds.rng(wcfg.seed, "corpus", t=i))
-        for i, n in enumerate(sizes)
+        p.sample(n, block_size, seeds.rng(wcfg.seed, "corpus", t=i)) for i, n in enumerate(sizes)
     ]
     return Corpus(*splits, p_data=p)
 
@@ -69,4 +69,4 @@ def segment(sample: np.ndarray, sizes: list[int], seed: int) -> list[np.ndarray]
 def slices(sizes: list[int]) -> list[slice]:
     """Consecutive slices of the given sizes: how a pool or a sample is cut per model."""
     bounds = np.cumsum([0, *sizes])
-    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]

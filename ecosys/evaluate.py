@@ -12,7 +12,9 @@ from tqdm.auto import tqdm
 def token_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """[B, L-1] NLL of tokens 2..L given their prefix (the first token is not predicted)."""
     logits = logits[:, :-1].float()
-    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none")
+    nll = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none"
+    )
     return nll.view(ids.size(0), -1)
 
 

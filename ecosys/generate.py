@@ -29,7 +29,13 @@ def continue_blocks(
     model = accelerator.unwrap_model(model).eval()
     n, length = prompts.shape
     mode = (
-        dict(do_sample=True, num_beams=1, temperature=gcfg.temperature, top_k=gcfg.top_k, top_p=gcfg.top_p)
+        dict(
+            do_sample=True,
+            num_beams=1,
+            temperature=gcfg.temperature,
+            top_k=gcfg.top_k,
+            top_p=gcfg.top_p,
+        )
         if gcfg.do_sample
         else dict(do_sample=False, num_beams=gcfg.num_beams)
     )

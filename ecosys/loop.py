@@ -16,6 +16,7 @@ with the same numbers as an uninterrupted one.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from pathlib import Path
@@ -75,6 +76,9 @@ class Ecosystem:
                     self.generate(t, m)
                 self.pool(t)
             self.summarize(t, time.perf_counter() - start)
+        for m in range(self.m):  # the final checkpoints are part of the result: verify them
+            self.weights(self.cfg.T - 1, m)
+            self.store.prune_checkpoints(m, before=self.cfg.T - 1)
 
     # -- models ------------------------------------------------------------------------
 
@@ -107,6 +111,13 @@ class Ecosystem:
         self.pool(t - 1)  # no-op unless the pool was lost
         return self.store.array(f"pools/t{t - 1:02d}")[corpus.slices(self.sizes)[m]]
 
+    def _todo(self, unit: Unit) -> bool:
+        """True when `unit` still has to run (not committed, or its files are corrupt)."""
+        if self.store.done(unit):
+            return False
+        log.debug("start %s", unit.key)
+        return True
+
     def _desc(self, phase: str, t: int, m: int) -> str | None:
         return f"t={t} {phase} m={m + 1}/{self.m}" if self.progress else None
 
@@ -114,11 +125,11 @@ class Ecosystem:
 
     def evaluate_base(self) -> None:
         unit = Unit.of("evaluate", -1)
-        if not self.store.done(unit):
+        if self._todo(unit):
             ppl = self._perplexity(self.model(None), "base" if self.progress else None)
             self.store.commit(unit, arrays={"ppl/base": ppl}, info={"ppl": metrics.block_mean(ppl)})
         unit = Unit.of("summary", -1)
-        if not self.store.done(unit):
+        if self._todo(unit):
             ppl = self.store.array("ppl/base")
             rows = [
                 {"scope": "model", "t": -1, "model": m, "ppl/mean": metrics.block_mean(ppl)}
@@ -131,7 +142,7 @@ class Ecosystem:
 
     def train(self, t: int, m: int) -> None:
         unit = Unit.of("train", t, m)
-        if self.store.done(unit):
+        if not self._todo(unit):
             return
         start_from = None if self.cfg.train.restart_from_base else self.weights(t - 1, m)
         blocks = self.training_set(t, m)
@@ -157,19 +168,20 @@ class Ecosystem:
             "val_losses": result.val_losses,
         }
         self.store.commit(unit, checkpoint=ckpt, info=info)
-        if t > 0:
-            self.store.prune_checkpoint(m, t - 1)
+        self.store.prune_checkpoints(m, before=t)
 
     def evaluate(self, t: int, m: int) -> None:
         unit = Unit.of("evaluate", t, m)
-        if self.store.done(unit):
+        if not self._todo(unit):
             return
         ppl = self._perplexity(self.model(self.weights(t, m)), self._desc("evaluate", t, m))
-        self.store.commit(unit, arrays={f"ppl/t{t:02d}.m{m:02d}": ppl}, info={"ppl": metrics.block_mean(ppl)})
+        self.store.commit(
+            unit, arrays={f"ppl/t{t:02d}.m{m:02d}": ppl}, info={"ppl": metrics.block_mean(ppl)}
+        )
 
     def generate(self, t: int, m: int) -> None:
         unit = Unit.of("generate", t, m)
-        if self.store.done(unit):
+        if not self._todo(unit):
             return
         prompts = self.training_set(0, m)  # the model's own, fixed prompt set
         tokens, speed = continue_blocks(
@@ -186,7 +198,7 @@ class Ecosystem:
 
     def pool(self, t: int) -> None:
         unit = Unit.of("pool", t)
-        if self.store.done(unit):
+        if not self._todo(unit):
             return
         for m in range(self.m):
             self.generate(t, m)  # no-op unless a generated set was lost
@@ -201,7 +213,7 @@ class Ecosystem:
 
     def summarize(self, t: int, seconds: float) -> None:
         unit = Unit.of("summary", t)
-        if self.store.done(unit):
+        if not self._todo(unit):
             return
         ppls = [self.store.array(f"ppl/t{t:02d}.m{m:02d}") for m in range(self.m)]
         rows = []
@@ -224,7 +236,9 @@ class Ecosystem:
                 row["gen/tokens_per_s"] = gen["tokens_per_s"]
                 row["gen/distinct"] = gen["distinct"]
             rows.append(row)
-        mu_t = [self._mu(s) for s in range(t)] + [metrics.ecosystem_mean([r["ppl/mean"] for r in rows])]
+        mu_t = [self._mu(s) for s in range(t)] + [
+            metrics.ecosystem_mean([r["ppl/mean"] for r in rows])
+        ]
         eco = {
             "scope": "ecosystem",
             "t": t,
@@ -241,15 +255,26 @@ class Ecosystem:
         self.store.commit(unit, rows=[*rows, eco])
         log.info(
             "t=%d | μ_t %.2f (std %.2f) | μ_T %.2f | train loss %.3f | %.1f s",
-            t, eco["ppl/mean"], eco["ppl/std"], eco["ppl/mu_T"], eco["train/loss"], seconds,
+            t,
+            eco["ppl/mean"],
+            eco["ppl/std"],
+            eco["ppl/mu_T"],
+            eco["train/loss"],
+            seconds,
         )
 
     def _mu(self, t: int) -> float:
-        (row,) = [r for r in self.store.manifest(Unit.of("summary", t))["rows"] if r["scope"] == "ecosystem"]
+        (row,) = [
+            r
+            for r in self.store.manifest(Unit.of("summary", t))["rows"]
+            if r["scope"] == "ecosystem"
+        ]
         return row["ppl/mean"]
 
     def _perplexity(self, model: torch.nn.Module, desc: str | None) -> np.ndarray:
-        return block_perplexity(model, self.data.test, self.cfg.train.eval_batch_size, self.accelerator, desc)
+        return block_perplexity(
+            model, self.data.test, self.cfg.train.eval_batch_size, self.accelerator, desc
+        )
 
 
 def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
@@ -283,8 +308,11 @@ def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
         "block_size": cfg.data.block_size,
         "test_blocks": len(data.test),
         "valid_blocks": len(data.valid),
-        "versions": {"ecosys": ecosys.__version__, "torch": torch.__version__,
-                     "transformers": transformers.__version__},
+        "versions": {
+            "ecosys": ecosys.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
     }
     if data.p_data is not None:
         info["world"] = {
@@ -296,14 +324,25 @@ def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
         log.info("run dir %s", run_dir)
         log.info(
             "N = %d blocks of %d → %d models × %s (%d dropped)",
-            len(sample), cfg.data.block_size, len(sizes), _sizes_text(sizes), info["dropped_blocks"],
+            len(sample),
+            cfg.data.block_size,
+            len(sizes),
+            _sizes_text(sizes),
+            info["dropped_blocks"],
         )
         if "world" in info:
             w = info["world"]
-            log.info("world: exp(H) %.2f, oracle test ppl %.2f", w["entropy_rate_ppl"], w["oracle_test_ppl"])
+            log.info(
+                "world: exp(H) %.2f, oracle test ppl %.2f",
+                w["entropy_rate_ppl"],
+                w["oracle_test_ppl"],
+            )
         accelerator = Accelerator(cpu=cfg.runtime.cpu, mixed_precision=cfg.train.mixed_precision)
-        base = models.base_dir(cfg, lambda out: pretrain_tiny(cfg, out, accelerator, cfg.runtime.progress))
+        base = models.base_dir(
+            cfg, lambda out: pretrain_tiny(cfg, out, accelerator, cfg.runtime.progress)
+        )
         sets = corpus.segment(sample, sizes, cfg.seed)
+        gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
         Ecosystem(cfg, store, data, sets, base, accelerator).run()
         log.info("done: %s", run_dir)
     return run_dir

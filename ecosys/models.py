@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHea
 
 log = logging.getLogger(__name__)
 
+RECIPE = 1  # bump when pretraining code changes what it builds: old cache entries then miss
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -64,6 +65,7 @@ def base_dir(cfg: DictConfig, build) -> str:
     if m.source == "pretrained":
         return m.hub_id
     key = {
+        "recipe": RECIPE,
         "world": OmegaConf.to_container(cfg.world),
         "model": OmegaConf.to_container(m),
     }

@@ -23,4 +23,3 @@ def redistribute(
         where = rng.choice(len(pool), size=n_real, replace=False)
         pool[where] = real[rng.choice(len(real), size=n_real, replace=False)]
     return pool[rng.permutation(len(pool))], n_real
-

@@ -110,7 +110,11 @@ class RunStore:
         try:
             lock.acquire()
         except Timeout:
-            owner = (root / ".lock.owner").read_text().strip() if (root / ".lock.owner").exists() else "?"
+            owner = (
+                (root / ".lock.owner").read_text().strip()
+                if (root / ".lock.owner").exists()
+                else "?"
+            )
             raise RunLocked(
                 f"run dir {root} is in use by another process ({owner}); wait for it to "
                 "finish, or raise runtime.lock_timeout to wait for it"
@@ -119,6 +123,8 @@ class RunStore:
         try:
             (root / ".lock.owner").write_text(f"host {socket.gethostname()}, pid {os.getpid()}\n")
             cls._check_same_config(root, cfg)  # a process may have created it meanwhile
+            for stale in root.rglob(".*.tmp*"):  # half-written files of a killed attempt
+                stale.unlink()
             if not (root / "config.yaml").exists():
                 text = yaml.safe_dump(config_mod.resolved(cfg), sort_keys=False)
                 _write_atomic(root / "config.yaml", text.encode())
@@ -222,6 +228,7 @@ class RunStore:
         if checkpoint is not None:
             man["checkpoint"] = {str(checkpoint.relative_to(self.root)): _sha256(checkpoint)}
         _write_atomic(self._manifest_path(unit), json.dumps(man, indent=1).encode())
+        log.debug("commit %s", unit.key)
         if rows:
             with open(self.root / "metrics.jsonl", "a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
@@ -265,9 +272,11 @@ class RunStore:
         self.invalidate(unit)
         return None
 
-    def prune_checkpoint(self, m: int, t: int) -> None:
-        """Drop a superseded checkpoint; its unit stays committed (redone if ever needed)."""
-        self.checkpoint_path(m, t).unlink(missing_ok=True)
+    def prune_checkpoints(self, m: int, before: int) -> None:
+        """Drop model m's checkpoints of iterations before `before`. Their units stay
+        committed; should one be needed again, it is redone from an earlier one."""
+        for t in range(before):
+            self.checkpoint_path(m, t).unlink(missing_ok=True)
 
     # -- metrics -------------------------------------------------------------------------
 

@@ -57,7 +57,9 @@ def fine_tune(
         return float(block_nll(model, valid, tcfg.eval_batch_size, accelerator).mean())
 
     def snapshot() -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+        return {
+            k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()
+        }
 
     best_epoch, best_val, best_state, best_loss = -1, math.inf, None, math.nan
     if tcfg.start_is_candidate:
@@ -69,7 +71,9 @@ def fine_tune(
         order = torch.randperm(len(data), generator=gen)
         losses = []
         for i in range(n_batches):
-            ids = data[order[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]].to(accelerator.device)
+            ids = data[order[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]].to(
+                accelerator.device
+            )
             with accelerator.autocast():
                 loss = token_nll(model(input_ids=ids).logits, ids).mean()
             accelerator.backward(loss)
@@ -82,7 +86,12 @@ def fine_tune(
         val_losses.append(val)
         bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.3f}", val=f"{val:.3f}")
         if val < best_val:
-            best_epoch, best_val, best_state, best_loss = epoch, val, snapshot(), float(np.mean(losses))
+            best_epoch, best_val, best_state, best_loss = (
+                epoch,
+                val,
+                snapshot(),
+                float(np.mean(losses)),
+            )
     bar.close()
     accelerator.unwrap_model(model).load_state_dict(best_state)
     accelerator.free_memory()

@@ -1,0 +1,39 @@
+# ecosys — the documented habits. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+DEMO   ?= runs/demo
+
+.PHONY: setup demo test lint format analysis clean
+
+# torch is pinned (constraints.txt) so pip takes the CPU wheel; for a GPU, install a
+# CUDA build of the same version into .venv first (see README).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup  ## the paper's primary grid on the synthetic world (D = 1, 2, 4, 16; T = 10)
+	$(BIN)/python -m ecosys experiment=primary out_dir=$(DEMO)
+	$(BIN)/python -m analysis $(DEMO)
+
+analysis: setup  ## tables of the demo's runs (or: make analysis DEMO=path/to/sweep)
+	$(BIN)/python -m analysis $(DEMO)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf runs .cache .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,145 @@
+"""The analysis formulas against values computed independently here, on hand-made run
+dirs with known per-block perplexities (ties and a non-monotone D_opt included)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis import load, stats
+from analysis.__main__ import main as analysis_main
+
+
+def make_run(root: Path, name: str, D: int, seed: int, ppl: dict, T: int, dq="beam") -> Path:
+    """A run dir as the loop writes it: run.json, ecosystem rows, ppl arrays."""
+    d = root / name
+    (d / "ppl").mkdir(parents=True)
+    info = {
+        "name": name,
+        "condition": {"model": "tiny", "scale": "tiny", "data_quality": dq, "diversity": f"d{D}"},
+        "D": float(D),
+        "M": D,
+        "seed": seed,
+        "T": T,
+    }
+    (d / "run.json").write_text(json.dumps(info))
+    rows = []
+    for t, per_model in sorted(ppl.items()):
+        if t < 0:
+            np.save(d / "ppl" / "base.npy", per_model)
+        else:
+            for m, arr in enumerate(per_model):
+                np.save(d / "ppl" / f"t{t:02d}.m{m:02d}.npy", arr)
+        rows.append({"scope": "ecosystem", "t": t})
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return d
+
+
+def independent(ppl_by_t: dict, T: int):
+    """μ_t, std and μ_T written out by hand, not with ecosys.metrics."""
+    mu_t = {
+        t: sum(sum(a) / len(a) for a in arrs) / len(arrs) for t, arrs in ppl_by_t.items() if t >= 0
+    }
+    std = {}
+    for t, arrs in ppl_by_t.items():
+        if t < 0:
+            continue
+        flat = [x for a in arrs for x in a]
+        mean = sum(flat) / len(flat)
+        std[t] = (sum((x - mean) ** 2 for x in flat) / (len(flat) - 1)) ** 0.5
+    mu_T = {k: sum(mu_t[t] for t in range(k)) / k for k in range(1, T + 1)}
+    return mu_t, std, mu_T
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    rng = np.random.default_rng(0)
+    T = 4
+    runs = {}
+    # μ_t designed so that: D=1 best at T=1, D=2 best at T=2 (tie with D=4 at T=3
+    # broken to the smaller D), then D=1 again at T=4 (non-monotone).
+    base = rng.uniform(20, 30, 6)
+    targets = {1: [10, 30, 20, 2], 2: [12, 20, 24, 40], 4: [14, 18, 24, 40]}
+    for D, mus in targets.items():
+        ppl = {-1: base}
+        for t, mu in enumerate(mus):
+            # symmetric spreads of exactly representable values: each model's mean is exactly mu,
+            # so ties between D values are real ties, not float noise
+            spread = np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0])
+            arrs = [mu + rng.permutation(spread) * rng.choice([0.5, 1.0, 2.0]) for _ in range(D)]
+            ppl[t] = arrs
+        runs[D] = (make_run(tmp_path, f"run_d{D}", D, 0, ppl, T), ppl)
+    return tmp_path, runs, T
+
+
+def test_block_table_is_tidy_and_complete(sweep):
+    root, runs, T = sweep
+    blocks = load.blocks_table(load.find_runs(root))
+    assert set(blocks.columns) >= {
+        "model",
+        "scale",
+        "data_quality",
+        "D",
+        "seed",
+        "m",
+        "t",
+        "block",
+        "ppl",
+    }
+    # per D: (T iterations + the base) × M models × 6 blocks
+    assert len(blocks) == sum((T + 1) * D * 6 for D in runs)
+
+
+def test_statistics_equal_independent_computation(sweep):
+    root, runs, T = sweep
+    blocks = load.blocks_table(load.find_runs(root))
+    eco = stats.ecosystem(blocks)
+    agg = stats.aggregated(eco)
+    for D, (_, ppl) in runs.items():
+        mu_t, std, mu_T = independent(ppl, T)
+        e = eco[(eco["D"] == D) & (eco["t"] >= 0)].set_index("t")
+        for t in range(T):
+            assert e.loc[t, "mu_t"] == pytest.approx(mu_t[t], rel=1e-12)
+            assert e.loc[t, "std"] == pytest.approx(std[t], rel=1e-12)
+        a = agg[agg["D"] == D].set_index("T")["mu_T"]
+        for k in range(1, T + 1):
+            assert a[k] == pytest.approx(mu_T[k], rel=1e-12)
+        mm = stats.model_means(blocks)
+        got = mm[(mm["D"] == D) & (mm["t"] == 0)]["mu_mt"].to_numpy()
+        np.testing.assert_allclose(got, [np.mean(a) for a in ppl[0]])
+
+
+def test_d_opt_with_ties_and_a_non_monotone_sequence(sweep):
+    root, _, _ = sweep
+    agg = stats.aggregated(stats.ecosystem(load.blocks_table(load.find_runs(root))))
+    opt = stats.optimum(agg).set_index("T")["D_opt"].to_dict()
+    # μ_T by hand: D=1: 10, 20, 20, 15.5; D=2: 12, 16, 18.67, 24; D=4: 14, 16, 18.67, 24
+    assert opt == {1: 1.0, 2: 2.0, 3: 2.0, 4: 1.0}
+
+
+def test_seeds_are_averaged_before_the_argmin(tmp_path):
+    T = 1
+    for D, seed, mu in [(1, 0, 10), (1, 1, 30), (2, 0, 18), (2, 1, 18)]:
+        arrs = [np.full(3, float(mu)) for _ in range(D)]
+        make_run(tmp_path, f"d{D}s{seed}", D, seed, {-1: np.ones(3), 0: arrs}, T)
+    agg = stats.aggregated(stats.ecosystem(load.blocks_table(load.find_runs(tmp_path))))
+    # D=1 averages to 20 over seeds, D=2 to 18, although seed 0 alone favours D=1
+    assert stats.optimum(agg)["D_opt"].tolist() == [2.0]
+
+
+def test_partial_sweeps_are_reported_and_analysed(sweep, capsys):
+    root, runs, _ = sweep
+    d = runs[4][0]
+    info = json.loads((d / "run.json").read_text())
+    info["T"] = 10
+    (d / "run.json").write_text(json.dumps(info))
+    assert analysis_main([str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "run_d4 has 4 of 10 iterations" in out
+    assert "D_opt" in out
+
+
+def test_no_runs_is_a_clear_error(tmp_path, capsys):
+    assert analysis_main([str(tmp_path)]) == 1
+    assert "no run dirs" in capsys.readouterr().err

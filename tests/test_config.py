@@ -1,0 +1,158 @@
+"""Bad input fails before compute: non-zero exit, one line naming the key, nothing written."""
+
+from pathlib import Path
+
+import pytest
+from conftest import cli, make_cfg, small_args
+
+from ecosys import config
+
+SAMPLING = ["data_quality=temp1"]
+
+# (overrides, a string the one-line error must contain)
+BAD = [
+    (["diversity.m=0"], "diversity.m"),
+    (["diversity=shares", "diversity.shares=[0.5,0.3,0.1]"], "sum to 1"),
+    (["diversity=shares", "diversity.shares=[1.2,-0.1,-0.1]"], "diversity.shares"),
+    (["diversity=shares", "diversity.m=2"], "diversity.shares"),
+    (["diversity=d16", "scale.max_blocks=8"], "diversity.m"),
+    (["T=0"], "T:"),
+    (["seed=-1"], "seed"),
+    (["train.epochs=0"], "train.epochs"),
+    (["train.lr=0"], "train.lr"),
+    (["train.lr=-1e-3"], "train.lr"),
+    (["train.batch_size=0"], "train.batch_size"),
+    (["train.eval_batch_size=0"], "train.eval_batch_size"),
+    (["train.mixed_precision=fp8"], "train.mixed_precision"),
+    (["data.block_size=9"], "data.block_size"),  # 2 × 9 > the small model's 16 positions
+    (["data.block_size=1"], "data.block_size"),
+    (["generate.num_beams=0"], "generate.num_beams"),
+    (["generate.batch_size=0"], "generate.batch_size"),
+    (["generate.repetition_penalty=0"], "generate.repetition_penalty"),
+    ([*SAMPLING, "generate.temperature=0"], "generate.temperature"),
+    ([*SAMPLING, "generate.temperature=-1"], "generate.temperature"),
+    ([*SAMPLING, "generate.top_p=0"], "generate.top_p"),
+    ([*SAMPLING, "generate.top_p=1.5"], "generate.top_p"),
+    ([*SAMPLING, "generate.num_beams=2"], "generate.num_beams"),
+    (["data_quality.real_fraction=1.5"], "data_quality.real_fraction"),
+    (["data_quality.real_fraction=-0.1"], "data_quality.real_fraction"),
+    (["scale.fraction=0"], "scale.fraction"),
+    (["scale.fraction=1.5"], "scale.fraction"),
+    (["scale.max_blocks=0"], "scale.max_blocks"),
+    (["model.path=/nonexistent/model"], "model.path"),
+    (["model.dtype=int8"], "model.dtype"),
+    (["world.min_successors=40"], "world.min_successors"),
+]
+
+# Hydra's own errors: composition fails, its message names the option or key.
+HYDRA_BAD = [
+    (["diversity=d3"], "diversity"),
+    (["train.epochs=abc"], "train.epochs"),
+    (["train.foo=1"], "foo"),
+    (["train.schedule=linear"], "schedule"),
+]
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(("overrides", "needle"), BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_value_fails_with_one_line_and_writes_nothing(tmp_path, overrides, needle):
+    proc = cli(
+        *small_args(tmp_path / "runs", tmp_path / "cache", *overrides), cwd=tmp_path, check=False
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("ecosys: error: ")
+    assert needle in lines[0]
+    assert " — " in lines[0]  # the fix follows the problem
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"), HYDRA_BAD, ids=[" ".join(o) for o, _ in HYDRA_BAD]
+)
+def test_hydra_rejects_unknown_options_and_types(tmp_path, overrides, needle):
+    proc = cli(
+        *small_args(tmp_path / "runs", tmp_path / "cache", *overrides), cwd=tmp_path, check=False
+    )
+    assert proc.returncode != 0
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_run_dir_with_a_different_config_is_refused_untouched(tmp_path, cache_dir):
+    args = small_args(tmp_path / "runs", cache_dir, "run_name=mine", "T=1")
+    cli(*args)
+    run = tmp_path / "runs" / "mine"
+    before = {p: p.read_bytes() for p in _files(run)}
+    proc = cli(*args, "train.lr=1e-3", check=False)
+    assert proc.returncode == 2
+    (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert "holds a different config" in line and "train.lr" in line
+    assert {p: p.read_bytes() for p in _files(run)} == before
+    # the same config (runtime settings may differ) resumes instead
+    cli(*args, "runtime.progress=true")
+
+
+def test_every_group_option_composes_and_validates():
+    for group in ("data_quality", "diversity", "scale"):
+        for path in sorted((Path(__file__).parents[1] / "conf" / group).glob("*.yaml")):
+            cfg = make_cfg(f"{group}={path.stem}")
+            config.validate(cfg)
+
+
+def test_data_quality_composes_with_the_generation_mode():
+    cfg = make_cfg("data_quality=[temp0.5,real10]")
+    assert cfg.generate.do_sample and cfg.generate.temperature == 0.5
+    assert cfg.data_quality.real_fraction == 0.1
+    assert config.data_quality_label(cfg) == "temp0.5+real10"
+    cfg = make_cfg("data_quality=beam")
+    assert cfg.generate.num_beams == 5 and not cfg.generate.do_sample
+    assert cfg.data_quality.real_fraction == 0.0
+
+
+def test_shares_give_non_integer_hill_shannon_diversity():
+    cfg = make_cfg("diversity=shares")
+    w = config.shares(cfg)
+    assert config.hill_shannon(w) == pytest.approx(2.8003, abs=1e-4)
+    assert config.hill_shannon([0.25] * 4) == pytest.approx(4.0)
+    assert config.diversity_label(cfg) == "D2.80"
+
+
+def test_run_id_ignores_runtime_settings_only():
+    a = make_cfg()
+    assert config.config_hash(a) == config.config_hash(
+        make_cfg("runtime.progress=true", "out_dir=x")
+    )
+    assert config.config_hash(a) != config.config_hash(make_cfg("train.lr=1e-3"))
+    assert config.config_hash(a) != config.config_hash(make_cfg("seed=1"))
+
+
+def test_user_facing_key_names_exist():
+    cfg = make_cfg()
+    for key in (
+        "T",
+        "seed",
+        "out_dir",
+        "diversity.m",
+        "diversity.shares",
+        "scale.fraction",
+        "data.block_size",
+        "train.epochs",
+        "train.lr",
+        "train.batch_size",
+        "generate.num_beams",
+        "generate.do_sample",
+        "generate.temperature",
+        "generate.top_k",
+        "generate.top_p",
+        "generate.batch_size",
+        "data_quality.real_fraction",
+    ):
+        node, *rest = key.split(".")
+        assert node in cfg and (not rest or rest[0] in cfg[node]), key

@@ -1,0 +1,227 @@
+"""End-to-end runs through the real CLI: reproducibility, resume after SIGKILL, corrupt
+files, the run-dir lock, sweeps, and the synthetic world's collapse."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, cli, only_run_dir, small_args
+
+from ecosys.loop import TIMING_KEYS
+from ecosys.store import read_metrics
+
+pytestmark = pytest.mark.slow
+
+# Two models, three iterations, 64 prompts each: every phase of the loop, in seconds.
+GRID = ("diversity=d2", "T=3", "scale.max_blocks=128")
+
+
+def snapshot(run: Path) -> dict:
+    """Everything a run computed, but wall-clock speeds."""
+    rows = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in read_metrics(run)]
+    files = {
+        str(p.relative_to(run)): p.read_bytes()
+        for sub in ("ppl", "gen", "pools", "ckpt")
+        for p in sorted((run / sub).glob("*"))
+    }
+    return {"rows": rows, "files": files}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run, with a fresh base-model cache (so it pretrains)."""
+    tmp = tmp_path_factory.mktemp("reference")
+    cache = tmp / "cache"
+    cli(*small_args(tmp / "runs", cache, *GRID))
+    return only_run_dir(tmp / "runs"), cache
+
+
+def test_a_run_writes_the_run_store(reference):
+    run, _ = reference
+    info = json.loads((run / "run.json").read_text())
+    assert info["N"] == 128 and info["sizes"] == [64, 64] and info["dropped_blocks"] == 0
+    assert info["world"]["entropy_rate_ppl"] < info["world"]["oracle_test_ppl"]
+    rows = read_metrics(run)
+    eco = [r for r in rows if r["scope"] == "ecosystem"]
+    assert [r["t"] for r in eco] == [-1, 0, 1, 2]
+    per_model = [r for r in rows if r["scope"] == "model" and r["t"] >= 0]
+    assert sorted((r["t"], r["model"]) for r in per_model) == [
+        (t, m) for t in range(3) for m in range(2)
+    ]
+    for r in eco[1:]:
+        mus = [np.load(run / "ppl" / f"t{r['t']:02d}.m{m:02d}.npy").mean() for m in range(2)]
+        assert r["ppl/mean"] == pytest.approx(np.mean(mus))
+        assert r[f"ppl/m{1}"] == pytest.approx(mus[1])
+        assert {"ppl/std", "ppl/mu_T", "train/loss", "time/iteration_s"} <= set(r)
+    for r in per_model:
+        assert {"train/loss", "train/best_epoch", "train/steps"} <= set(r)
+        assert ("gen/tokens_per_s" in r) == (r["t"] < 2)  # no generation after the last step
+    assert sorted(p.name for p in (run / "ckpt").iterdir()) == [
+        "m00.t02.safetensors",
+        "m01.t02.safetensors",
+    ]
+    assert len(list((run / "pools").iterdir())) == 2
+    assert (run / "log.txt").read_text().count("t=2 |") == 1
+    assert np.load(run / "gen" / "t00.m00.npy").shape == (64, 8)
+
+
+def test_same_seed_same_results_with_the_cached_base(reference, tmp_path):
+    run, cache = reference
+    cli(*small_args(tmp_path / "runs", cache, *GRID))  # reuses the cache the reference built
+    again = only_run_dir(tmp_path / "runs")
+    assert again.name == run.name
+    assert snapshot(again) == snapshot(run)
+
+
+def test_a_different_seed_gives_different_results(reference, tmp_path):
+    run, cache = reference
+    cli(*small_args(tmp_path / "runs", cache, *GRID, "seed=1"))
+    other = only_run_dir(tmp_path / "runs")
+    assert other.name != run.name
+    a = np.load(run / "ppl" / "t00.m00.npy")
+    b = np.load(other / "ppl" / "t00.m00.npy")
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    np.testing.assert_array_equal(
+        np.load(run / "ppl" / "base.npy"), np.load(other / "ppl" / "base.npy")
+    )
+
+
+def _run_until(args: list[str], marker: str) -> None:
+    """Start the CLI and SIGKILL it the moment its debug log shows `marker`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecosys", *args, "hydra.verbose=ecosys"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"never saw {marker!r}:\n{''.join(seen)}"
+
+
+def test_resume_after_sigkill_at_three_points_equals_an_uninterrupted_run(reference, tmp_path):
+    run, cache = reference
+    args = small_args(tmp_path / "runs", cache, *GRID)
+    units = tmp_path / "runs" / run.name / "units"
+
+    _run_until(args, "start t00.generate.m01")  # mid-generate
+    assert (units / "t00.generate.m00.json").exists()
+    assert not (units / "t00.generate.m01.json").exists()
+
+    _run_until(args, "start t01.train.m00")  # mid-train
+    assert (units / "t00.summary.json").exists()
+    assert not (units / "t01.train.m00.json").exists()
+
+    _run_until(args, "commit t01.evaluate.m00")  # between units
+    assert (units / "t01.evaluate.m00.json").exists()
+
+    cli(*args)
+    resumed = tmp_path / "runs" / run.name
+    assert snapshot(resumed) == snapshot(run)
+    assert not list(resumed.rglob(".*.tmp*"))  # no half-written files left behind
+
+
+def test_corrupt_files_are_detected_and_redone(reference, tmp_path):
+    run, cache = reference
+    out = tmp_path / "runs"
+    shutil.copytree(run, out / run.name)
+    damaged = out / run.name
+    ckpt = damaged / "ckpt" / "m00.t02.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated checkpoint
+    ppl = damaged / "ppl" / "t01.m01.npy"
+    raw = bytearray(ppl.read_bytes())
+    raw[-5] ^= 0xFF  # one flipped byte in a per-block array
+    ppl.write_bytes(bytes(raw))
+    (damaged / "pools" / "t00.npy").unlink()  # a lost pool
+
+    cli(*small_args(out, cache, *GRID))
+    log = (damaged / "log.txt").read_text()
+    assert "t01.evaluate.m01: ppl/t01.m01.npy is missing or corrupt" in log
+    assert "t02.train.m00: checkpoint ckpt/m00.t02.safetensors is missing or corrupt" in log
+    assert "t00.pool: pools/t00.npy is missing or corrupt" in log
+    assert snapshot(damaged) == snapshot(run)
+
+
+def test_a_second_process_on_the_same_run_dir_is_refused(reference, tmp_path):
+    _, cache = reference
+    args = small_args(tmp_path / "runs", cache, "diversity=d2", "T=6")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "ecosys", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in first.stdout:
+        if "t=0 |" in line:  # well inside the run, holding the lock
+            break
+    start = time.monotonic()
+    second = cli(*args, check=False)
+    assert second.returncode == 2
+    assert "is in use by another process" in second.stderr
+    assert time.monotonic() - start < 30
+    rest = first.stdout.read()
+    assert first.wait() == 0, rest
+    assert "done:" in rest
+    run = only_run_dir(tmp_path / "runs")
+    assert [r["t"] for r in read_metrics(run) if r["scope"] == "ecosystem"] == list(range(-1, 6))
+
+
+def test_multirun_with_the_basic_launcher_then_analysis(reference, tmp_path):
+    _, cache = reference
+    out = tmp_path / "sweep"
+    proc = cli("--multirun", "diversity=d1,d2,d4,d16", *small_args(out, cache, "T=2"))
+    assert proc.stdout.count("done:") == 4
+    runs = sorted(p.parent.name for p in out.rglob("run.json"))
+    assert [r.split("_")[3] for r in runs] == ["d1", "d16", "d2", "d4"]
+    table = subprocess.run(
+        [sys.executable, "-m", "analysis", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "D_opt(T)" in table and "μ_T" in table
+
+
+def test_the_primary_preset_runs_through_the_cli(reference, tmp_path):
+    _, cache = reference
+    out = tmp_path / "preset"
+    proc = cli("experiment=primary", *small_args(out, cache, "T=1"))
+    assert proc.stdout.count("done:") == 4
+    assert len(list(out.rglob("run.json"))) == 4
+
+
+@pytest.mark.skipif(os.environ.get("ECOSYS_SKIP_WORLD") == "1", reason="ECOSYS_SKIP_WORLD=1")
+def test_the_default_world_pretrains_fine_tunes_and_collapses(tmp_path):
+    """The demo's world, unshrunk: base ppl well above exp(H), lower after t = 0, and
+    under beam search D = 1 rises over t."""
+    cli(
+        f"out_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "T=3",
+        "runtime.progress=false",
+    )
+    run = only_run_dir(tmp_path / "runs")
+    world = json.loads((run / "run.json").read_text())["world"]
+    mu = {r["t"]: r["ppl/mean"] for r in read_metrics(run) if r["scope"] == "ecosystem"}
+    assert world["entropy_rate_ppl"] < world["oracle_test_ppl"] < mu[0] < mu[-1]
+    assert mu[-1] > 1.5 * world["oracle_test_ppl"]
+    assert mu[2] > mu[1] > mu[0]
