@@ -40,21 +40,31 @@ def main(argv: list[str] | None = None) -> int:
         title = " · ".join(f"{k}={v}" for k, v in zip(load.CONDITION, cond, strict=True))
         seeds_ = ", ".join(str(s) for s in sorted(g["seed"].unique()))
         print(f"\n=== {title}  ({g['run'].nunique()} runs, seeds {seeds_}) ===")
+        world = runs[runs["run"].isin(g["run"])][["entropy_rate_ppl", "oracle_test_ppl"]].dropna()
+        if len(world):
+            h, oracle = world.iloc[0]
+            print(f"synthetic world: exp(H) = {h:.2f}, oracle per-block test ppl = {oracle:.2f}")
         mu = g.groupby(["t", "D"])["mu_t"].mean().unstack("D")
-        print("\nμ_t (mean per-block test perplexity; t = -1 is the base model), by D:")
-        print(mu.rename_axis(index="t", columns="D").to_string(float_format=lambda x: f"{x:.2f}"))
+        print("\nμ_t: mean per-block test perplexity (t = -1: the base model), by D")
+        print(_table(mu))
         a = agg.set_index(load.CONDITION).loc[[cond]]
         mu_T = a.groupby(["T", "D"])["mu_T"].mean().unstack("D")
-        print("\nμ_T = mean of μ_0 … μ_{T-1}, by D:")
-        print(mu_T.to_string(float_format=lambda x: f"{x:.2f}"))
+        print("\nμ_T = mean of μ_0 … μ_{T-1}, by D")
+        print(_table(mu_T))
         o = opt.set_index(load.CONDITION).loc[[cond]].set_index("T")["D_opt"]
-        print("\nD_opt(T) = argmin_D μ_T:")
-        print(
-            pd.DataFrame(
-                [o.map(lambda d: f"{d:g}").to_list()], index=["D_opt"], columns=o.index
-            ).to_string()
-        )
+        print("\nD_opt(T) = argmin_D μ_T")
+        print(pd.DataFrame([o.map(_d).to_list()], index=["D_opt"], columns=o.index).to_string())
+    print(f"\n{len(run_dirs)} runs read from {', '.join(args.roots)}")
     return 0
+
+
+def _d(d: float) -> str:
+    return f"{d:g}" if float(d).is_integer() else f"{d:.2f}"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    frame = frame.rename(columns=lambda d: f"D={_d(d)}")
+    return frame.rename_axis(columns=None).to_string(float_format=lambda x: f"{x:.2f}")
 
 
 if __name__ == "__main__":

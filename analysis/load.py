@@ -50,6 +50,9 @@ def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
                 "seed": info["seed"],
                 "T_planned": info["T"],
                 "T_done": len(done),
+                # the synthetic world's exact floor, where the run knows it
+                "entropy_rate_ppl": info.get("world", {}).get("entropy_rate_ppl"),
+                "oracle_test_ppl": info.get("world", {}).get("oracle_test_ppl"),
             }
         )
     return pd.DataFrame(rows)

@@ -8,8 +8,9 @@ python -m ecosys --help                              # groups, options, examples
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -19,16 +20,18 @@ from ecosys import config
 from ecosys.store import RunLocked
 
 config.register()
-log = logging.getLogger("ecosys")
+CONF = Path(__file__).resolve().parents[1] / "conf"  # absolute: works as a console script too
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
 def main(cfg: DictConfig) -> str:
     try:
         config.validate(cfg)  # before torch loads: a bad value fails in a second
         from ecosys import loop
 
-        return str(loop.run(cfg, root=HydraConfig.get().runtime.output_dir))
+        # runs land in Hydra's output dir: hydra.run.dir, or hydra.sweep.dir in a multirun
+        root = os.path.normpath(HydraConfig.get().runtime.output_dir)
+        return str(loop.run(cfg, root=root))
     except (config.ConfigError, RunLocked) as err:
         print(f"ecosys: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -43,14 +43,15 @@ def continue_blocks(
     start, out = time.perf_counter(), []
     for i in tqdm(range(0, n, gcfg.batch_size), desc=desc, leave=False, disable=desc is None):
         ids = torch.as_tensor(prompts[i : i + gcfg.batch_size], device=accelerator.device)
-        seqs = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            min_new_tokens=length,
-            max_new_tokens=length,
-            repetition_penalty=gcfg.repetition_penalty,
-            **mode,
-        )
+        with accelerator.autocast():
+            seqs = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                min_new_tokens=length,
+                max_new_tokens=length,
+                repetition_penalty=gcfg.repetition_penalty,
+                **mode,
+            )
         out.append(seqs[:, length:].cpu())
     seconds = time.perf_counter() - start
     return torch.cat(out).numpy().astype(np.int64), n * length / max(seconds, 1e-9)

@@ -56,7 +56,6 @@ class Ecosystem:
     ):
         self.cfg, self.store, self.data, self.base = cfg, store, data, base
         self.accelerator = accelerator
-        self.train_blocks = data.train
         self.sets = sets  # model m's generation set: indices into data.train
         self.sizes = [len(s) for s in sets]
         self.m = len(sets)
@@ -85,7 +84,9 @@ class Ecosystem:
     def model(self, weights: Path | None) -> torch.nn.Module:
         """The base model, with a checkpoint's weights loaded if given."""
         if self._base_model is None:
-            self._base_model = models.load(self.base, self.cfg.model.dtype)
+            self._base_model = models.load(self.base, self.cfg.model.dtype).to(
+                self.accelerator.device
+            )
             self._base_state = {k: v.clone() for k, v in self._base_model.state_dict().items()}
         model = self._base_model
         if weights is None:
@@ -107,7 +108,7 @@ class Ecosystem:
 
     def training_set(self, t: int, m: int) -> np.ndarray:
         if t == 0:
-            return self.train_blocks[self.sets[m]]
+            return self.data.train[self.sets[m]]
         self.pool(t - 1)  # no-op unless the pool was lost
         return self.store.array(f"pools/t{t - 1:02d}")[corpus.slices(self.sizes)[m]]
 
@@ -205,7 +206,7 @@ class Ecosystem:
         generated = [self.store.array(f"gen/t{t:02d}.m{m:02d}") for m in range(self.m)]
         pooled, n_real = redistribute(
             generated,
-            self.train_blocks,
+            self.data.train,
             self.cfg.data_quality.real_fraction,
             seeds.rng(self.cfg.seed, "pool", t),
         )
