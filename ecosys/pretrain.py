@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from ecosys import models, seeds, world
-from ecosys.evaluate import token_nll
+from ecosys.train import step
 
 
 def pretrain_tiny(cfg: DictConfig, out: Path, accelerator: Accelerator, progress: bool) -> None:
@@ -42,12 +42,7 @@ def pretrain_tiny(cfg: DictConfig, out: Path, accelerator: Accelerator, progress
         ids = torch.as_tensor(
             q.sample(p.batch_size, cfg.model.n_positions, rng), device=accelerator.device
         )
-        with accelerator.autocast():
-            loss = token_nll(model(input_ids=ids).logits, ids).mean()
-        accelerator.backward(loss)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        loss = step(model, ids, opt, sched, accelerator)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
     accelerator.unwrap_model(model).save_pretrained(out)
     accelerator.free_memory()

@@ -28,6 +28,17 @@ class TrainResult:
     val_losses: list[float]  # per epoch, for the record
 
 
+def step(model, ids: torch.Tensor, opt, sched, accelerator: Accelerator) -> float:
+    """One optimizer step on a batch of blocks (next-token NLL); returns the loss."""
+    with accelerator.autocast():
+        loss = token_nll(model(input_ids=ids).logits, ids).mean()
+    accelerator.backward(loss)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.item()
+
+
 def fine_tune(
     model: torch.nn.Module,
     blocks: np.ndarray,
@@ -74,13 +85,7 @@ def fine_tune(
             ids = data[order[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]].to(
                 accelerator.device
             )
-            with accelerator.autocast():
-                loss = token_nll(model(input_ids=ids).logits, ids).mean()
-            accelerator.backward(loss)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
+            losses.append(step(model, ids, opt, sched, accelerator))
             bar.update()
         val = validate()
         val_losses.append(val)

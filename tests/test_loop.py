@@ -14,10 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, cli, only_run_dir, small_args
+import torch
+from accelerate import Accelerator
+from conftest import ROOT, cli, make_cfg, only_run_dir, small_args
 
+from ecosys import corpus, loop, models, seeds
 from ecosys.loop import TIMING_KEYS
 from ecosys.store import read_metrics
+from ecosys.train import fine_tune
 
 pytestmark = pytest.mark.slow
 
@@ -226,3 +230,20 @@ def test_the_default_world_pretrains_fine_tunes_and_collapses(tmp_path):
     assert world["entropy_rate_ppl"] < world["oracle_test_ppl"] < mu[0] < mu[-1]
     assert mu[-1] > 1.5 * world["oracle_test_ppl"]
     assert mu[2] > mu[1] > mu[0]
+
+
+def test_restart_from_base_trains_every_iteration_from_the_base_model(reference, tmp_path):
+    """train.restart_from_base: model m at t is the base fine-tuned on its t-th training set."""
+    _, cache = reference
+    cfg = make_cfg(f"cache_dir={cache}", "T=2", "train.restart_from_base=true")
+    run = loop.run(cfg, root=tmp_path)
+    (base,) = [p for p in cache.glob("base-*") if p.is_dir()]
+    model = models.load(str(base), "float32")
+    pool = np.load(run / "pools" / "t00.npy")  # D = 1: the whole pool is model 0's next set
+    seed = seeds.derive(cfg.seed, "train", 1, 0)
+    fine_tune(model, pool, corpus.load(cfg).valid, cfg.train, seed, Accelerator(cpu=True))
+    saved = models.load_weights(
+        models.load(str(base), "float32"), run / "ckpt" / "m00.t01.safetensors"
+    )
+    expected = model.state_dict()
+    assert all(torch.equal(expected[k], v) for k, v in saved.state_dict().items())
