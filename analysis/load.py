@@ -7,6 +7,7 @@ perplexity the run wrote; everything else is computed from it.
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 
@@ -20,9 +21,7 @@ def find_runs(*roots: str | Path) -> list[Path]:
     """Run dirs at or below each root (a root may also be a glob pattern)."""
     found: set[Path] = set()
     for root in roots:
-        paths = (
-            [Path(p) for p in sorted(Path().glob(str(root)))] if _is_glob(root) else [Path(root)]
-        )
+        paths = [Path(p) for p in sorted(glob.glob(str(root)))] if _is_glob(root) else [Path(root)]
         for path in paths:
             if (path / "run.json").exists():
                 found.add(path)

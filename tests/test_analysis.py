@@ -140,6 +140,14 @@ def test_partial_sweeps_are_reported_and_analysed(sweep, capsys):
     assert "D_opt" in out
 
 
+def test_run_dirs_are_found_by_folder_or_glob(sweep):
+    root, runs, _ = sweep
+    everything = load.find_runs(root)
+    assert everything == sorted(d for d, _ in runs.values())
+    assert load.find_runs(str(root / "run_d[12]")) == [runs[1][0], runs[2][0]]
+    assert load.find_runs(runs[4][0]) == [runs[4][0]]
+
+
 def test_no_runs_is_a_clear_error(tmp_path, capsys):
     assert analysis_main([str(tmp_path)]) == 1
     assert "no run dirs" in capsys.readouterr().err
