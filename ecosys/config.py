@@ -65,13 +65,19 @@ class PretrainConfig:
 @dataclass
 class ModelConfig:
     name: str = "tiny"
-    # synthetic: built from the fields below and pretrained on the world's Q;
-    # pretrained: loaded with from_pretrained(path or hub_id)
+    # pretrained: from_pretrained(path, else hub_id); llama2c: a llama2.c checkpoint at
+    # path, converted; random: model.arch initialised with model.tokenizer's vocabulary;
+    # synthetic: model.arch pretrained by ecosys on the synthetic world's Q (ecosys/base.py)
     source: str = "synthetic"
     hub_id: str | None = None
-    path: str | None = None  # a local save_pretrained directory; wins over hub_id
-    dtype: str = "float32"
+    path: str | None = None  # a local directory; for pretrained it wins over hub_id
+    tokenizer: str | None = None  # tokenizer dir or hub id; null = the model's own
+    dtype: str = "default"  # float32 | bfloat16 | float16; default: bf16 on GPU, fp32 on CPU
+    attn_implementation: str | None = None  # e.g. sdpa, eager; null = transformers' choice
     finetune_lr: float = 3e-4  # the default train.lr for this model (paper: 1e-5 for OPT)
+    # the shape of built models (random, synthetic)
+    arch: str = "gpt2"  # gpt2 | opt | llama
+    init_seed: int = 0
     n_layer: int = 2
     n_embd: int = 64
     n_head: int = 2
@@ -82,8 +88,16 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     name: str = "synthetic"
-    source: str = "synthetic"
+    source: str = "synthetic"  # synthetic | files | hub
     block_size: int = 32
+    train: str | None = None  # files: local text files, one document line per line
+    valid: str | None = None
+    test: str | None = None
+    hub_id: str | None = None  # hub: datasets.load_dataset(hub_id, hub_config)
+    hub_config: str | None = None
+    text_column: str = "text"
+    add_special_tokens: bool = True  # as HF run_clm tokenizes (OPT: a BOS per line)
+    group_batch: int = 1000  # run_clm's group_texts: each batch of lines drops its remainder
 
 
 @dataclass
@@ -158,6 +172,8 @@ class Config:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
+
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
 # Keys that say where and how a run executes; the rest decide its results.
 RUNTIME_KEYS = ("out_dir", "run_name", "cache_dir", "runtime")
@@ -314,46 +330,8 @@ def validate(cfg: DictConfig) -> None:
     b = cfg.data.block_size
     _check(b >= 2, "data.block_size", f"must be ≥ 2, got {b}", "use 128 (the paper)")
 
-    m = cfg.model
-    _check(
-        m.source in ("synthetic", "pretrained"),
-        "model.source",
-        f"must be synthetic|pretrained, got {m.source!r}",
-        "pick a model=... option",
-    )
-    if m.path is not None:
-        _check(
-            Path(m.path).expanduser().is_dir(),
-            "model.path",
-            f"{m.path} is not a directory",
-            "point model.path at a save_pretrained directory, or drop it",
-        )
-    _check(
-        m.source == "synthetic" or m.path is not None or m.hub_id is not None,
-        "model.path",
-        "a pretrained model needs model.path or model.hub_id",
-        "set model.path=/dir/of/save_pretrained",
-    )
-    _check(
-        m.dtype in ("float32", "bfloat16", "float16"),
-        "model.dtype",
-        f"must be float32|bfloat16|float16, got {m.dtype!r}",
-        "use model.dtype=float32 on CPU",
-    )
-    if m.source == "synthetic":
-        _check(
-            cfg.data.source == "synthetic",
-            "data",
-            "the synthetic model only speaks the synthetic world's language",
-            "use data=synthetic with model=tiny",
-        )
-        _check(
-            m.n_embd % m.n_head == 0,
-            "model.n_head",
-            f"n_embd={m.n_embd} is not divisible by n_head={m.n_head}",
-            "pick n_head dividing n_embd",
-        )
-        _check(m.pretrain.steps >= 1, "model.pretrain.steps", "must be ≥ 1", "set e.g. 600")
+    _validate_model(cfg.model, cfg.data)
+    _validate_data(cfg.data)
 
     w = cfg.world
     if cfg.data.source == "synthetic":
@@ -368,6 +346,113 @@ def validate(cfg: DictConfig) -> None:
         _check(0 <= w.zipf_min <= w.zipf_max, "world.zipf_min", "need 0 ≤ min ≤ max", "0.7/1.5")
         for key in ("train_blocks", "valid_blocks", "test_blocks"):
             _check(w[key] >= 1, f"world.{key}", f"must be ≥ 1, got {w[key]}", "raise it")
+
+
+def _exists(path: str | None, key: str, what: str, fix: str, directory: bool = False) -> None:
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    _check(p.is_dir() if directory else p.exists(), key, f"{path} is not {what}", fix)
+
+
+def _validate_model(m: DictConfig, data: DictConfig) -> None:
+    sources = ("pretrained", "llama2c", "random", "synthetic")
+    _check(
+        m.source in sources,
+        "model.source",
+        f"must be {'|'.join(sources)}, got {m.source!r}",
+        "pick a model=... option (python -m ecosys --help)",
+    )
+    _check(
+        m.dtype in ("default", *DTYPE_NAMES),
+        "model.dtype",
+        f"must be default|{'|'.join(DTYPE_NAMES)}, got {m.dtype!r}",
+        "use model.dtype=float32 on CPU",
+    )
+    _exists(
+        m.path,
+        "model.path",
+        "a directory",
+        "point model.path at a save_pretrained (or llama2.c) directory, or drop it",
+        directory=True,
+    )
+    if m.source == "pretrained":
+        _check(
+            m.path is not None or m.hub_id is not None,
+            "model.path",
+            "a pretrained model needs model.path or model.hub_id",
+            "set model.path=/dir/of/save_pretrained",
+        )
+    if m.source == "llama2c":
+        _check(
+            m.path is not None,
+            "model.path",
+            "llama2c needs the checkpoint's directory",
+            "set model.path",
+        )
+    if m.source == "random":
+        _check(
+            m.tokenizer is not None,
+            "model.tokenizer",
+            "a randomly initialised model needs a tokenizer for its vocabulary",
+            "set model.tokenizer=/dir/with/vocab.json+merges.txt (or a hub id)",
+        )
+    if m.tokenizer is not None and m.tokenizer.startswith(("/", ".", "~")):  # a path, not a hub id
+        _exists(
+            m.tokenizer, "model.tokenizer", "a directory", "point it at a tokenizer directory", True
+        )
+    if m.source in ("random", "synthetic"):
+        _check(
+            m.arch in ("gpt2", "opt", "llama"),
+            "model.arch",
+            f"must be gpt2|opt|llama, got {m.arch!r}",
+            "use model.arch=gpt2",
+        )
+        _check(
+            m.n_embd % m.n_head == 0,
+            "model.n_head",
+            f"n_embd={m.n_embd} is not divisible by n_head={m.n_head}",
+            "pick n_head dividing n_embd",
+        )
+    if m.source == "synthetic":
+        _check(
+            data.source == "synthetic",
+            "data",
+            "the synthetic model only speaks the synthetic world's language",
+            "use data=synthetic with model=tiny",
+        )
+        _check(m.pretrain.steps >= 1, "model.pretrain.steps", "must be ≥ 1", "set e.g. 600")
+    else:
+        _check(
+            data.source != "synthetic",
+            "data",
+            f"model={m.name} reads text, but data=synthetic is token ids of the synthetic world",
+            "use data=files (local text) or data=wikitext2 with a real model",
+        )
+
+
+def _validate_data(d: DictConfig) -> None:
+    sources = ("synthetic", "files", "hub")
+    _check(
+        d.source in sources,
+        "data.source",
+        f"must be {'|'.join(sources)}, got {d.source!r}",
+        "pick a data=... option",
+    )
+    if d.source == "files":
+        for split in ("train", "valid", "test"):
+            _check(
+                d[split] is not None,
+                f"data.{split}",
+                "data=files needs a train, a valid and a test file",
+                f"set data.{split}=/path/to/{split}.txt",
+            )
+            _exists(d[split], f"data.{split}", "a file", f"point data.{split} at a local text file")
+    if d.source == "hub":
+        _check(
+            d.hub_id is not None, "data.hub_id", "data from the hub needs an id", "set data.hub_id"
+        )
+    _check(d.group_batch >= 1, "data.group_batch", "must be ≥ 1", "use 1000 (run_clm)")
 
 
 def check_context(cfg: DictConfig, context: int) -> None:

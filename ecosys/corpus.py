@@ -1,18 +1,23 @@
 """Corpora as blocks of token ids, the N-block budget, and its segmentation.
 
 Every split is an int64 array [n_blocks, block_size], the `group_texts` convention
-of HF run_clm: text → tokens → concatenated → cut into equal blocks.
+of HF run_clm: text → tokens → concatenated → cut into equal blocks. Text comes from
+local files or the hub through `datasets`, whose cache keeps the tokenized blocks.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
+import datasets
 import numpy as np
+from datasets import DatasetDict, load_dataset
 from omegaconf import DictConfig
+from transformers import PreTrainedTokenizerBase
 
-from ecosys import seeds, world
+from ecosys import hub, seeds, world
 
 
 @dataclass
@@ -23,11 +28,14 @@ class Corpus:
     p_data: world.TopicChains | None = None  # known exactly in the synthetic world only
 
 
-def load(cfg: DictConfig) -> Corpus:
+def load(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> Corpus:
     """The corpus the config names, with valid/test capped by the scale."""
-    if cfg.data.source != "synthetic":
-        raise NotImplementedError(f"data.source={cfg.data.source!r}")
-    corpus = synthetic(cfg.world, cfg.data.block_size)
+    if cfg.data.source == "synthetic":
+        corpus = synthetic(cfg.world, cfg.data.block_size)
+    else:
+        if not cfg.runtime.progress:
+            datasets.disable_progress_bars()
+        corpus = text(cfg.data, tokenizer, Path(cfg.cache_dir).expanduser() / "datasets")
     s = cfg.scale
     return Corpus(
         train=corpus.train,
@@ -45,6 +53,63 @@ def synthetic(wcfg: DictConfig, block_size: int) -> Corpus:
         p.sample(n, block_size, seeds.rng(wcfg.seed, "corpus", t=i)) for i, n in enumerate(sizes)
     ]
     return Corpus(*splits, p_data=p)
+
+
+SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+
+
+def raw_text(dcfg: DictConfig, cache_dir: Path) -> DatasetDict:
+    """The three splits as `datasets` text, from local files or the hub."""
+    if dcfg.source == "files":
+        files = {split: str(Path(dcfg[ours]).expanduser()) for ours, split in SPLITS.items()}
+        return load_dataset("text", data_files=files, cache_dir=str(cache_dir))
+
+    def from_hub(offline: bool) -> DatasetDict:
+        with hub.offline(offline):
+            return load_dataset(dcfg.hub_id, dcfg.hub_config, cache_dir=str(cache_dir))
+
+    return hub.fetch(
+        from_hub,
+        f"{dcfg.hub_id}/{dcfg.hub_config}",
+        "data",
+        "use data=files data.train=... data.valid=... data.test=... (local text files)",
+    )
+
+
+def text(dcfg: DictConfig, tokenizer: PreTrainedTokenizerBase, cache_dir: Path) -> Corpus:
+    """Tokenize every line, then group into blocks as run_clm's `group_texts` does:
+    each map batch of `group_batch` lines is concatenated and cut into blocks of
+    block_size, its remainder dropped."""
+    raw = raw_text(dcfg, cache_dir)
+    column, size = dcfg.text_column, dcfg.block_size
+
+    def tokenize(batch: dict) -> dict:
+        return {
+            "ids": tokenizer(batch[column], add_special_tokens=dcfg.add_special_tokens)["input_ids"]
+        }
+
+    def group(batch: dict) -> dict:
+        flat = list(itertools.chain.from_iterable(batch["ids"]))
+        usable = len(flat) // size * size
+        return {"input_ids": [flat[i : i + size] for i in range(0, usable, size)]}
+
+    tokens = raw.map(
+        tokenize, batched=True, remove_columns=raw["train"].column_names, desc="tokenize"
+    )
+    blocks = tokens.map(
+        group,
+        batched=True,
+        batch_size=dcfg.group_batch,
+        remove_columns=["ids"],
+        desc=f"blocks of {size}",
+    )
+    arrays = [
+        np.asarray(blocks[split].with_format("numpy")["input_ids"], dtype=np.int64).reshape(
+            -1, size
+        )
+        for split in SPLITS.values()
+    ]
+    return Corpus(*arrays)
 
 
 def budget(n_train: int, fraction: float, max_blocks: int | None, seed: int) -> np.ndarray:

@@ -9,9 +9,10 @@ compute with the keys that fix it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 from urllib.parse import urlparse
 
@@ -36,12 +37,12 @@ def reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def fetch(load: Callable[..., T], name: str, key: str, fix: str) -> T:
-    """`load(local_files_only=...)`, offline-aware: from the cache when the hub is out
-    of reach, and a ConfigError naming `key` when the files are in neither place."""
+def fetch(load: Callable[[bool], T], name: str, key: str, fix: str) -> T:
+    """`load(offline)`, offline-aware: from the local cache when the hub is out of
+    reach, and a ConfigError naming `key` when the files are in neither place."""
     online = reachable()
     try:
-        return load(local_files_only=not online)
+        return load(not online)
     except Exception as err:  # transformers/datasets raise OSError, ValueError, ConnectionError…
         where = "the hub" if online else "the hub (unreachable) or the local HF cache"
         raise ConfigError(
@@ -49,3 +50,17 @@ def fetch(load: Callable[..., T], name: str, key: str, fix: str) -> T:
             f"cannot load {name!r} from {where}: {type(err).__name__}",
             f"{fix}; HF_HUB_OFFLINE=1 uses the local cache only",
         ) from err
+
+
+@contextlib.contextmanager
+def offline(on: bool = True) -> Iterator[None]:
+    """`datasets` and huggingface_hub in offline mode (the cache only) for a while."""
+    import datasets
+
+    saved = constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE
+    if on:
+        constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved

@@ -28,11 +28,10 @@ from accelerate import Accelerator
 from omegaconf import DictConfig
 
 import ecosys
-from ecosys import config, corpus, metrics, models, seeds
+from ecosys import base, config, corpus, metrics, models, seeds
 from ecosys.evaluate import block_perplexity
 from ecosys.generate import continue_blocks
 from ecosys.pool import redistribute
-from ecosys.pretrain import pretrain_tiny
 from ecosys.store import RunStore, Unit
 from ecosys.train import fine_tune
 
@@ -84,9 +83,10 @@ class Ecosystem:
     def model(self, weights: Path | None) -> torch.nn.Module:
         """The base model, with a checkpoint's weights loaded if given."""
         if self._base_model is None:
-            self._base_model = models.load(self.base, self.cfg.model.dtype).to(
-                self.accelerator.device
-            )
+            m = self.cfg.model
+            dtype = models.dtype(m.dtype, self.cfg.runtime.cpu)
+            self._base_model = models.load(self.base, dtype, m.attn_implementation)
+            self._base_model.to(self.accelerator.device)
             self._base_state = {k: v.clone() for k, v in self._base_model.state_dict().items()}
         model = self._base_model
         if weights is None:
@@ -283,10 +283,15 @@ def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
     config.validate(cfg)
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
-    data = corpus.load(cfg)
+    base_model = base.locate(cfg)
+    synthetic = cfg.model.source == "synthetic"
+    config.check_context(
+        cfg, cfg.model.n_positions if synthetic else models.context_length(base_model)
+    )
+    tokenizer = None if synthetic else models.load_tokenizer(base.tokenizer_source(cfg, base_model))
+    data = corpus.load(cfg, tokenizer)
     sample = corpus.budget(len(data.train), cfg.scale.fraction, cfg.scale.max_blocks, cfg.seed)
     config.check_budget(cfg, len(sample))
-    config.check_context(cfg, models.context_length(cfg))
 
     sizes = corpus.split_sizes(len(sample), config.shares(cfg))
     run_dir = Path(root if root is not None else cfg.out_dir) / config.run_name(cfg)
@@ -339,12 +344,10 @@ def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
                 w["oracle_test_ppl"],
             )
         accelerator = Accelerator(cpu=cfg.runtime.cpu, mixed_precision=cfg.train.mixed_precision)
-        base = models.base_dir(
-            cfg, lambda out: pretrain_tiny(cfg, out, accelerator, cfg.runtime.progress)
-        )
+        base.ensure(cfg, accelerator)
         sets = corpus.segment(sample, sizes, cfg.seed)
         gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
-        Ecosystem(cfg, store, data, sets, base, accelerator).run()
+        Ecosystem(cfg, store, data, sets, base_model, accelerator).run()
         log.info("done: %s", run_dir)
     return run_dir
 

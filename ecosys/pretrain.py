@@ -27,7 +27,7 @@ def pretrain_tiny(cfg: DictConfig, out: Path, accelerator: Accelerator, progress
     p = cfg.model.pretrain
     _, q = world.build(cfg.world)
     rng = seeds.rng(p.seed, "pretrain")
-    model = models.new_tiny(cfg.model, cfg.world.vocab_size, seeds.derive(p.seed, "pretrain"))
+    model = models.new(cfg.model, cfg.world.vocab_size, seeds.derive(p.seed, "pretrain"))
     opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=0.0)
 
     def lr_at(step: int) -> float:
