@@ -132,6 +132,7 @@ class TrainConfig:
     restart_from_base: bool = False  # paper: the best checkpoint carries into t+1
     start_is_candidate: bool = False  # may the untrained start of an iteration be "best"?
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
+    eval_on_train: bool = False  # also score each model on its real training blocks (App. H)
 
 
 @dataclass

@@ -127,7 +127,9 @@ class Ecosystem:
     def evaluate_base(self) -> None:
         unit = Unit.of("evaluate", -1)
         if self._todo(unit):
-            ppl = self._perplexity(self.model(None), "base" if self.progress else None)
+            ppl = self._perplexity(
+                self.model(None), self.data.test, "base" if self.progress else None
+            )
             self.store.commit(unit, arrays={"ppl/base": ppl}, info={"ppl": metrics.block_mean(ppl)})
         unit = Unit.of("summary", -1)
         if self._todo(unit):
@@ -175,10 +177,14 @@ class Ecosystem:
         unit = Unit.of("evaluate", t, m)
         if not self._todo(unit):
             return
-        ppl = self._perplexity(self.model(self.weights(t, m)), self._desc("evaluate", t, m))
-        self.store.commit(
-            unit, arrays={f"ppl/t{t:02d}.m{m:02d}": ppl}, info={"ppl": metrics.block_mean(ppl)}
-        )
+        model = self.model(self.weights(t, m))
+        ppl = self._perplexity(model, self.data.test, self._desc("evaluate", t, m))
+        arrays, info = {f"ppl/t{t:02d}.m{m:02d}": ppl}, {"ppl": metrics.block_mean(ppl)}
+        if self.cfg.train.eval_on_train:  # the overfitting check: its own real training blocks
+            on_train = self._perplexity(model, self.training_set(0, m), None)
+            arrays[f"ppl_train/t{t:02d}.m{m:02d}"] = on_train
+            info["ppl_train"] = metrics.block_mean(on_train)
+        self.store.commit(unit, arrays=arrays, info=info)
 
     def generate(self, t: int, m: int) -> None:
         unit = Unit.of("generate", t, m)
@@ -232,6 +238,9 @@ class Ecosystem:
                 "train/steps": tr["steps"],
                 "train/examples": tr["examples"],
             }
+            ev = self.store.info_of(Unit.of("evaluate", t, m))
+            if "ppl_train" in ev:
+                row["ppl_train/mean"] = ev["ppl_train"]
             if t < self.cfg.T - 1:
                 gen = self.store.info_of(Unit.of("generate", t, m))
                 row["gen/tokens_per_s"] = gen["tokens_per_s"]
@@ -250,6 +259,8 @@ class Ecosystem:
             "train/loss": float(np.mean([r["train/loss"] for r in rows])),
             "time/iteration_s": seconds,
         }
+        if self.cfg.train.eval_on_train:
+            eco["ppl_train/mean"] = metrics.ecosystem_mean([r["ppl_train/mean"] for r in rows])
         if t < self.cfg.T - 1:
             eco["pool/real_blocks"] = self.store.info_of(Unit.of("pool", t))["real_blocks"]
             eco["gen/tokens_per_s"] = float(np.mean([r["gen/tokens_per_s"] for r in rows]))
@@ -272,9 +283,11 @@ class Ecosystem:
         ]
         return row["ppl/mean"]
 
-    def _perplexity(self, model: torch.nn.Module, desc: str | None) -> np.ndarray:
+    def _perplexity(
+        self, model: torch.nn.Module, blocks: np.ndarray, desc: str | None
+    ) -> np.ndarray:
         return block_perplexity(
-            model, self.data.test, self.cfg.train.eval_batch_size, self.accelerator, desc
+            model, blocks, self.cfg.train.eval_batch_size, self.accelerator, desc
         )
 
 

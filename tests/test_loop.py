@@ -19,6 +19,7 @@ from accelerate import Accelerator
 from conftest import ROOT, cli, make_cfg, only_run_dir, small_args
 
 from ecosys import corpus, loop, models, seeds
+from ecosys.evaluate import block_perplexity
 from ecosys.loop import TIMING_KEYS
 from ecosys.store import read_metrics
 from ecosys.train import fine_tune
@@ -238,12 +239,35 @@ def test_restart_from_base_trains_every_iteration_from_the_base_model(reference,
     cfg = make_cfg(f"cache_dir={cache}", "T=2", "train.restart_from_base=true")
     run = loop.run(cfg, root=tmp_path)
     (base,) = [p for p in cache.glob("base-*") if p.is_dir()]
-    model = models.load(str(base), "float32")
+    model = models.load(str(base), torch.float32)
     pool = np.load(run / "pools" / "t00.npy")  # D = 1: the whole pool is model 0's next set
     seed = seeds.derive(cfg.seed, "train", 1, 0)
     fine_tune(model, pool, corpus.load(cfg).valid, cfg.train, seed, Accelerator(cpu=True))
     saved = models.load_weights(
-        models.load(str(base), "float32"), run / "ckpt" / "m00.t01.safetensors"
+        models.load(str(base), torch.float32), run / "ckpt" / "m00.t01.safetensors"
     )
     expected = model.state_dict()
     assert all(torch.equal(expected[k], v) for k, v in saved.state_dict().items())
+
+
+def test_eval_on_train_scores_each_model_on_its_own_real_blocks(reference, tmp_path):
+    _, cache = reference
+    cfg = make_cfg(f"cache_dir={cache}", "diversity=d2", "T=2", "train.eval_on_train=true")
+    run = loop.run(cfg, root=tmp_path)
+    data = corpus.load(cfg)
+    sample = corpus.budget(len(data.train), cfg.scale.fraction, cfg.scale.max_blocks, cfg.seed)
+    sets = corpus.segment(sample, corpus.split_sizes(len(sample), [0.5, 0.5]), cfg.seed)
+    (base,) = [p for p in cache.glob("base-*") if p.is_dir()]
+    for m in range(2):
+        model = models.load_weights(
+            models.load(str(base), torch.float32), run / "ckpt" / f"m{m:02d}.t01.safetensors"
+        )
+        expected = block_perplexity(
+            model, data.train[sets[m]], cfg.train.eval_batch_size, Accelerator(cpu=True)
+        )
+        np.testing.assert_array_equal(np.load(run / "ppl_train" / f"t01.m{m:02d}.npy"), expected)
+    eco = next(r for r in read_metrics(run) if r["scope"] == "ecosystem" and r["t"] == 1)
+    per_model = [
+        r["ppl_train/mean"] for r in read_metrics(run) if r["scope"] == "model" and r["t"] == 1
+    ]
+    assert eco["ppl_train/mean"] == pytest.approx(np.mean(per_model))
