@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CONDITION = ["model", "scale", "data_quality"]
+CONDITION = ["model", "data", "scale", "data_quality"]
 
 
 def find_runs(*roots: str | Path) -> list[Path]:
@@ -60,7 +60,7 @@ def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
 def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:
     """(condition, D, seed, run, m, t, block) → perplexity, from the runs' arrays.
 
-    t = -1 is the base model (the same array for every model). Iterations whose
+    t = -1 is each model's base model. Iterations whose
     summary is not yet written (a run still going) are left out.
     """
     runs = runs_table(run_dirs).set_index("path")
@@ -70,7 +70,7 @@ def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:
         ts = sorted({row["t"] for row in _metrics(d) if row["scope"] == "ecosystem"})
         for t in ts:
             for m in range(r["M"]):
-                name = "base" if t < 0 else f"t{t:02d}.m{m:02d}"
+                name = f"base.m{m:02d}" if t < 0 else f"t{t:02d}.m{m:02d}"
                 ppl = np.load(d / "ppl" / f"{name}.npy")
                 frames.append(
                     pd.DataFrame(

@@ -34,46 +34,46 @@ RECIPE = 1  # bump when a builder changes what it builds: old cache entries then
 SHAPE = ("arch", "n_layer", "n_embd", "n_head", "n_positions")
 
 
-def locate(cfg: DictConfig) -> str:
-    """The base model's directory or hub id; converts or initialises it if needed, but
-    never trains (the synthetic base's directory may not exist yet: see `ensure`)."""
-    m = cfg.model
+def locate(cfg: DictConfig, m: DictConfig) -> str:
+    """Model config m's base: a directory or hub id; converts or initialises it if
+    needed, but never trains (a synthetic base may not exist yet: see `ensure`)."""
     if m.source == "pretrained":
         return str(Path(m.path).expanduser()) if m.path else m.hub_id
     if m.source == "llama2c":
         src = Path(m.path).expanduser()
-        return _cached(cfg, {"llama2c": str(src.resolve())}, lambda out: llama2c.convert(src, out))
+        key = {"llama2c": str(src.resolve())}
+        return _cached(cfg, m, key, lambda out: llama2c.convert(src, out))
     if m.source == "random":
-        return _cached(
-            cfg, {"random": _shape(m), "tokenizer": m.tokenizer, "seed": m.init_seed}, _random(m)
-        )
-    return str(_path(cfg, _synthetic_key(cfg)))
+        key = {"random": _shape(m), "tokenizer": m.tokenizer, "seed": m.init_seed}
+        return _cached(cfg, m, key, _random(m))
+    return str(_path(cfg, m, _synthetic_key(cfg, m)))
 
 
-def ensure(cfg: DictConfig, accelerator: Accelerator) -> None:
-    """Build the synthetic base if it is not cached yet (pretraining: compute)."""
-    if cfg.model.source == "synthetic":
+def ensure(cfg: DictConfig, m: DictConfig, accelerator: Accelerator) -> None:
+    """Build model config m's synthetic base if it is not cached yet (pretraining)."""
+    if m.source == "synthetic":
         _cached(
             cfg,
-            _synthetic_key(cfg),
-            lambda out: pretrain_tiny(cfg, out, accelerator, cfg.runtime.progress),
+            m,
+            _synthetic_key(cfg, m),
+            lambda out: pretrain_tiny(cfg, m, out, accelerator, cfg.runtime.progress),
             what="pretraining the base model",
         )
 
 
-def tokenizer_source(cfg: DictConfig, base: str) -> str:
-    return cfg.model.tokenizer or base
+def tokenizer_source(m: DictConfig, base: str) -> str:
+    return m.tokenizer or base
 
 
 def _shape(m: DictConfig) -> dict:
     return {k: m[k] for k in SHAPE}
 
 
-def _synthetic_key(cfg: DictConfig) -> dict:
+def _synthetic_key(cfg: DictConfig, m: DictConfig) -> dict:
     return {
         "world": OmegaConf.to_container(cfg.world),
-        "shape": _shape(cfg.model),
-        "pretrain": OmegaConf.to_container(cfg.model.pretrain),
+        "shape": _shape(m),
+        "pretrain": OmegaConf.to_container(m.pretrain),
     }
 
 
@@ -89,16 +89,20 @@ def _random(m: DictConfig) -> Callable[[Path], None]:
     return build
 
 
-def _path(cfg: DictConfig, key: dict) -> Path:
+def _path(cfg: DictConfig, m: DictConfig, key: dict) -> Path:
     blob = json.dumps({"recipe": RECIPE, **key}, sort_keys=True)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
-    return Path(cfg.cache_dir).expanduser() / f"base-{cfg.model.name}-{digest}"
+    return Path(cfg.cache_dir).expanduser() / f"base-{m.name}-{digest}"
 
 
 def _cached(
-    cfg: DictConfig, key: dict, build: Callable[[Path], object], what: str = "building"
+    cfg: DictConfig,
+    m: DictConfig,
+    key: dict,
+    build: Callable[[Path], object],
+    what: str = "building",
 ) -> str:
-    path = _path(cfg, key)
+    path = _path(cfg, m, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if not (path / "config.json").exists():

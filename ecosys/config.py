@@ -107,6 +107,7 @@ class ScaleConfig:
     max_blocks: int | None = None  # cap on N (debug-sized runs on real corpora)
     max_valid_blocks: int | None = None
     max_test_blocks: int | None = None
+    trim_communities: bool = True  # cut every community's train to the shortest (the paper)
 
 
 @dataclass
@@ -172,6 +173,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    # Mixed families (paper App. G): members cycle through these model configs, in key
+    # order: +model@families.opt=opt-125m +model@families.gpt2=gpt2. Empty: all `model`.
+    families: dict[str, ModelConfig] = field(default_factory=dict)
+    # Community test sets (App. G): members cycle through these corpora, each trained on
+    # its own sample and scored on its own test set: +data@communities.ptb=ptb. Empty: `data`.
+    communities: dict[str, DataConfig] = field(default_factory=dict)
 
 
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
@@ -221,11 +228,24 @@ def diversity_label(cfg: DictConfig) -> str:
     return f"D{hill_shannon(shares(cfg)):.2f}"
 
 
+def condition(cfg: DictConfig) -> dict[str, str]:
+    """The labels that name a run's condition: mixed families by their models' names,
+    communities by their keys, joined by +."""
+    fams = [cfg.families[k].name for k in sorted(cfg.families)] or [cfg.model.name]
+    coms = sorted(cfg.communities) or [cfg.data.name]
+    return {
+        "model": "+".join(fams),
+        "data": "+".join(coms),
+        "scale": cfg.scale.name,
+        "data_quality": data_quality_label(cfg),
+        "diversity": diversity_label(cfg),
+    }
+
+
 def run_name(cfg: DictConfig) -> str:
     if cfg.run_name:
         return cfg.run_name
-    parts = (cfg.model.name, cfg.scale.name, data_quality_label(cfg), diversity_label(cfg))
-    return "_".join(parts) + f"_s{cfg.seed}-{config_hash(cfg)}"
+    return "_".join(condition(cfg).values()) + f"_s{cfg.seed}-{config_hash(cfg)}"
 
 
 def _check(ok: bool, key: str, problem: str, fix: str) -> None:
@@ -331,8 +351,17 @@ def validate(cfg: DictConfig) -> None:
     b = cfg.data.block_size
     _check(b >= 2, "data.block_size", f"must be ≥ 2, got {b}", "use 128 (the paper)")
 
-    _validate_model(cfg.model, cfg.data)
-    _validate_data(cfg.data)
+    for mcfg in cfg.families.values() or [cfg.model]:
+        for dcfg in cfg.communities.values() or [cfg.data]:
+            _validate_model(mcfg, dcfg)
+    for dcfg in cfg.communities.values() or [cfg.data]:
+        _validate_data(dcfg)
+        _check(
+            dcfg.block_size == cfg.data.block_size,
+            "communities",
+            f"all need data.block_size={cfg.data.block_size}, one has {dcfg.block_size}",
+            "give all communities one block_size",
+        )
 
     w = cfg.world
     if cfg.data.source == "synthetic":
@@ -456,25 +485,23 @@ def _validate_data(d: DictConfig) -> None:
     _check(d.group_batch >= 1, "data.group_batch", "must be ≥ 1", "use 1000 (run_clm)")
 
 
-def check_context(cfg: DictConfig, context: int) -> None:
+def check_context(block_size: int, context: int, key: str = "data.block_size") -> None:
     """A prompt block and its continuation must both fit in the model's context."""
-    b = cfg.data.block_size
     _check(
-        2 * b <= context,
-        "data.block_size",
-        f"{b} needs a context of 2×{b}={2 * b} (prompt + continuation); the model has {context}",
-        f"use data.block_size ≤ {context // 2}",
+        2 * block_size <= context,
+        key,
+        f"{block_size} needs a context of 2×{block_size}={2 * block_size} (prompt + "
+        f"continuation); the model has {context}",
+        f"use {key} ≤ {context // 2}",
     )
 
 
-def check_budget(cfg: DictConfig, n_blocks: int) -> None:
+def check_budget(smallest: int, n_blocks: int, n_models: int) -> None:
     """Every model must get at least one block of the N-block sample."""
-    w = shares(cfg)
-    smallest = min(int(x * n_blocks) for x in w)
     _check(
         smallest >= 1,
         "diversity.m",
-        f"the sample has N={n_blocks} blocks, too few for {len(w)} models "
-        f"(smallest share gets {smallest})",
+        f"the sample has N={n_blocks} blocks, too few for {n_models} models "
+        f"(the smallest share gets {smallest})",
         "lower diversity.m, or raise scale.fraction / scale.max_blocks",
     )

@@ -28,14 +28,19 @@ class Corpus:
     p_data: world.TopicChains | None = None  # known exactly in the synthetic world only
 
 
-def load(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> Corpus:
-    """The corpus the config names, with valid/test capped by the scale."""
-    if cfg.data.source == "synthetic":
-        corpus = synthetic(cfg.world, cfg.data.block_size)
+def load(
+    cfg: DictConfig,
+    dcfg: DictConfig | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> Corpus:
+    """The corpus dcfg (default: cfg.data) names, with valid/test capped by the scale."""
+    dcfg = cfg.data if dcfg is None else dcfg
+    if dcfg.source == "synthetic":
+        corpus = synthetic(cfg.world, dcfg.block_size)
     else:
         if not cfg.runtime.progress:
             datasets.disable_progress_bars()
-        corpus = text(cfg.data, tokenizer, Path(cfg.cache_dir).expanduser() / "datasets")
+        corpus = text(dcfg, tokenizer, Path(cfg.cache_dir).expanduser() / "datasets")
     s = cfg.scale
     return Corpus(
         train=corpus.train,

@@ -1,6 +1,6 @@
 """One ecosystem run, as DESIGN.md §1 tells it.
 
-    corpus → N-block sample → M generation sets (fixed per model)
+    corpus → N-block sample → M generation sets (fixed per model)   (ecosys/members.py)
     evaluate the base model                                        (t = -1)
     for t = 0 … T-1:
         train every model on its training set (best-on-validation epoch)
@@ -28,10 +28,11 @@ from accelerate import Accelerator
 from omegaconf import DictConfig
 
 import ecosys
-from ecosys import base, config, corpus, metrics, models, seeds
+from ecosys import base, config, corpus, members, metrics, models, seeds
 from ecosys.evaluate import block_perplexity
 from ecosys.generate import continue_blocks
-from ecosys.pool import redistribute
+from ecosys.members import Member, Roster
+from ecosys.pool import redistribute, redistribute_text
 from ecosys.store import RunStore, Unit
 from ecosys.train import fine_tune
 
@@ -44,25 +45,20 @@ TIMING_KEYS = ("gen/tokens_per_s", "time/iteration_s")  # the only values a reru
 class Ecosystem:
     """The M models of one run and the units that move them through the iterations."""
 
-    def __init__(
-        self,
-        cfg: DictConfig,
-        store: RunStore,
-        data: corpus.Corpus,
-        sets: list[np.ndarray],
-        base: str,
-        accelerator: Accelerator,
-    ):
-        self.cfg, self.store, self.data, self.base = cfg, store, data, base
+    def __init__(self, cfg: DictConfig, store: RunStore, roster: Roster, accelerator: Accelerator):
+        self.cfg, self.store, self.roster = cfg, store, roster
+        self.members: list[Member] = roster.members
+        self.m = len(self.members)
         self.accelerator = accelerator
-        self.sets = sets  # model m's generation set: indices into data.train
-        self.sizes = [len(s) for s in sets]
-        self.m = len(sets)
         self.progress = cfg.runtime.progress
-        self._base_model: torch.nn.Module | None = None
+        self._bases: dict[str, tuple[torch.nn.Module, dict]] = {}  # loaded once per base
+        self._base_ppl: dict[tuple[str, str], np.ndarray] = {}
 
     def run(self) -> None:
-        self.evaluate_base()
+        for m in range(self.m):
+            self.evaluate(-1, m)
+        self.summarize(-1, 0.0)
+        self.log_iteration(-1)
         for t in range(self.cfg.T):
             start = time.perf_counter()
             for m in range(self.m):
@@ -74,23 +70,24 @@ class Ecosystem:
                     self.generate(t, m)
                 self.pool(t)
             self.summarize(t, time.perf_counter() - start)
+            self.log_iteration(t)
         for m in range(self.m):  # the final checkpoints are part of the result: verify them
             self.weights(self.cfg.T - 1, m)
             self.store.prune_checkpoints(m, before=self.cfg.T - 1)
 
-    # -- models ------------------------------------------------------------------------
+    # -- models and data ---------------------------------------------------------------
 
-    def model(self, weights: Path | None) -> torch.nn.Module:
-        """The base model, with a checkpoint's weights loaded if given."""
-        if self._base_model is None:
-            m = self.cfg.model
-            dtype = models.dtype(m.dtype, self.cfg.runtime.cpu)
-            self._base_model = models.load(self.base, dtype, m.attn_implementation)
-            self._base_model.to(self.accelerator.device)
-            self._base_state = {k: v.clone() for k, v in self._base_model.state_dict().items()}
-        model = self._base_model
+    def model(self, m: int, weights: Path | None) -> torch.nn.Module:
+        """Member m's base model, with a checkpoint's weights loaded if given."""
+        src = self.members[m].base
+        if src not in self._bases:
+            mcfg = self.members[m].model
+            dtype = models.dtype(mcfg.dtype, self.cfg.runtime.cpu)
+            model = models.load(src, dtype, mcfg.attn_implementation).to(self.accelerator.device)
+            self._bases[src] = model, {k: v.clone() for k, v in model.state_dict().items()}
+        model, state = self._bases[src]
         if weights is None:
-            model.load_state_dict(self._base_state)
+            model.load_state_dict(state)
         else:
             models.load_weights(model, weights)
         return model
@@ -107,10 +104,14 @@ class Ecosystem:
         return path
 
     def training_set(self, t: int, m: int) -> np.ndarray:
+        """Member m's training blocks at t: its generation set, then its pool share."""
         if t == 0:
-            return self.data.train[self.sets[m]]
+            return self.members[m].prompts
         self.pool(t - 1)  # no-op unless the pool was lost
-        return self.store.array(f"pools/t{t - 1:02d}")[corpus.slices(self.sizes)[m]]
+        if self.roster.shared_tokens:
+            sizes = [mem.n for mem in self.members]
+            return self.store.array(f"pools/t{t - 1:02d}")[corpus.slices(sizes)[m]]
+        return self.store.array(f"pools/t{t - 1:02d}.m{m:02d}")
 
     def _todo(self, unit: Unit) -> bool:
         """True when `unit` still has to run (not committed, or its files are corrupt)."""
@@ -122,26 +123,14 @@ class Ecosystem:
     def _desc(self, phase: str, t: int, m: int) -> str | None:
         return f"t={t} {phase} m={m + 1}/{self.m}" if self.progress else None
 
-    # -- units -------------------------------------------------------------------------
+    def _perplexity(
+        self, model: torch.nn.Module, blocks: np.ndarray, desc: str | None
+    ) -> np.ndarray:
+        return block_perplexity(
+            model, blocks, self.cfg.train.eval_batch_size, self.accelerator, desc
+        )
 
-    def evaluate_base(self) -> None:
-        unit = Unit.of("evaluate", -1)
-        if self._todo(unit):
-            ppl = self._perplexity(
-                self.model(None), self.data.test, "base" if self.progress else None
-            )
-            self.store.commit(unit, arrays={"ppl/base": ppl}, info={"ppl": metrics.block_mean(ppl)})
-        unit = Unit.of("summary", -1)
-        if self._todo(unit):
-            ppl = self.store.array("ppl/base")
-            rows = [
-                {"scope": "model", "t": -1, "model": m, "ppl/mean": metrics.block_mean(ppl)}
-                for m in range(self.m)
-            ]
-            eco = {"scope": "ecosystem", "t": -1, "ppl/mean": metrics.block_mean(ppl)}
-            eco["ppl/std"] = metrics.combined_std([ppl])
-            self.store.commit(unit, rows=[*rows, eco])
-        log.info("t=-1 | base model | μ %.2f", self.store.info_of(Unit.of("evaluate", -1))["ppl"])
+    # -- units -------------------------------------------------------------------------
 
     def train(self, t: int, m: int) -> None:
         unit = Unit.of("train", t, m)
@@ -149,11 +138,11 @@ class Ecosystem:
             return
         start_from = None if self.cfg.train.restart_from_base else self.weights(t - 1, m)
         blocks = self.training_set(t, m)
-        model = self.model(start_from)
+        model = self.model(m, start_from)
         result = fine_tune(
             model,
             blocks,
-            self.data.valid,
+            self.members[m].corpus.valid,
             self.cfg.train,
             seeds.derive(self.cfg.seed, "train", t, m),
             self.accelerator,
@@ -174,15 +163,25 @@ class Ecosystem:
         self.store.prune_checkpoints(m, before=t)
 
     def evaluate(self, t: int, m: int) -> None:
+        """Per-block test perplexity of model m after t (t = -1: its base model)."""
         unit = Unit.of("evaluate", t, m)
         if not self._todo(unit):
             return
-        model = self.model(self.weights(t, m))
-        ppl = self._perplexity(model, self.data.test, self._desc("evaluate", t, m))
-        arrays, info = {f"ppl/t{t:02d}.m{m:02d}": ppl}, {"ppl": metrics.block_mean(ppl)}
+        mem = self.members[m]
+        model = self.model(m, self.weights(t, m))
+        if t < 0:  # members sharing a base and a test set share its evaluation
+            key = mem.base, mem.community
+            if key not in self._base_ppl:
+                self._base_ppl[key] = self._perplexity(
+                    model, mem.corpus.test, self._desc("evaluate", t, m)
+                )
+            ppl = self._base_ppl[key]
+        else:
+            ppl = self._perplexity(model, mem.corpus.test, self._desc("evaluate", t, m))
+        arrays, info = {_ppl_name("ppl", t, m): ppl}, {"ppl": metrics.block_mean(ppl)}
         if self.cfg.train.eval_on_train:  # the overfitting check: its own real training blocks
-            on_train = self._perplexity(model, self.training_set(0, m), None)
-            arrays[f"ppl_train/t{t:02d}.m{m:02d}"] = on_train
+            on_train = self._perplexity(model, mem.prompts, None)
+            arrays[_ppl_name("ppl_train", t, m)] = on_train
             info["ppl_train"] = metrics.block_mean(on_train)
         self.store.commit(unit, arrays=arrays, info=info)
 
@@ -190,10 +189,9 @@ class Ecosystem:
         unit = Unit.of("generate", t, m)
         if not self._todo(unit):
             return
-        prompts = self.training_set(0, m)  # the model's own, fixed prompt set
         tokens, speed = continue_blocks(
-            self.model(self.weights(t, m)),
-            prompts,
+            self.model(m, self.weights(t, m)),
+            self.members[m].prompts,  # the model's own, fixed prompt set
             self.cfg.generate,
             seeds.derive(self.cfg.seed, "generate", t, m),
             self.accelerator,
@@ -210,61 +208,91 @@ class Ecosystem:
         for m in range(self.m):
             self.generate(t, m)  # no-op unless a generated set was lost
         generated = [self.store.array(f"gen/t{t:02d}.m{m:02d}") for m in range(self.m)]
-        pooled, n_real = redistribute(
-            generated,
-            self.data.train,
-            self.cfg.data_quality.real_fraction,
-            seeds.rng(self.cfg.seed, "pool", t),
-        )
-        self.store.commit(unit, arrays={f"pools/t{t:02d}": pooled}, info={"real_blocks": n_real})
+        rng = seeds.rng(self.cfg.seed, "pool", t)
+        fraction = self.cfg.data_quality.real_fraction
+        if self.roster.shared_tokens:
+            real = np.concatenate(_unique(mem.corpus.train for mem in self.members))
+            pooled, n_real = redistribute(generated, real, fraction, rng)
+            arrays = {f"pools/t{t:02d}": pooled}
+        else:
+            texts = [
+                s for mem, g in zip(self.members, generated, strict=True) for s in _decode(mem, g)
+            ]
+            texts_pool, sets, n_real = redistribute_text(
+                texts,
+                self._real_texts(round(fraction * len(texts)), rng),
+                fraction,
+                [_encoder(mem) for mem in self.members],
+                [mem.n for mem in self.members],
+                self.cfg.data.block_size,
+                rng,
+            )
+            arrays = {f"pools/t{t:02d}.m{m:02d}": s for m, s in enumerate(sets)}
+            arrays[f"pools/t{t:02d}.texts"] = np.array(texts_pool, dtype=str)
+        self.store.commit(unit, arrays=arrays, info={"real_blocks": n_real})
+
+    def _real_texts(self, n: int, rng: np.random.Generator) -> list[str]:
+        """n fresh real training blocks as text, each from a random member's corpus."""
+        out = []
+        for m in rng.integers(self.m, size=n):
+            train = self.members[m].corpus.train
+            out += _decode(self.members[m], train[[rng.integers(len(train))]])
+        return out
 
     def summarize(self, t: int, seconds: float) -> None:
         unit = Unit.of("summary", t)
         if not self._todo(unit):
             return
-        ppls = [self.store.array(f"ppl/t{t:02d}.m{m:02d}") for m in range(self.m)]
+        ppls = [self.store.array(_ppl_name("ppl", t, m)) for m in range(self.m)]
         rows = []
         for m, ppl in enumerate(ppls):
-            tr = self.store.info_of(Unit.of("train", t, m))
-            row = {
-                "scope": "model",
-                "t": t,
-                "model": m,
-                "ppl/mean": metrics.block_mean(ppl),
-                "ppl/std": float(np.std(ppl, ddof=1)),
-                "train/loss": tr["loss"],
-                "train/val_loss": tr["val_loss"],
-                "train/best_epoch": tr["best_epoch"],
-                "train/steps": tr["steps"],
-                "train/examples": tr["examples"],
-            }
+            mem = self.members[m]
+            row = {"scope": "model", "t": t, "model": m, "ppl/mean": metrics.block_mean(ppl)}
+            row["ppl/std"] = float(np.std(ppl, ddof=1)) if len(ppl) > 1 else 0.0
+            if mem.family or mem.community:
+                row |= {"family": mem.model.name, "community": mem.community or mem.data.name}
             ev = self.store.info_of(Unit.of("evaluate", t, m))
             if "ppl_train" in ev:
                 row["ppl_train/mean"] = ev["ppl_train"]
-            if t < self.cfg.T - 1:
+            if t >= 0:
+                tr = self.store.info_of(Unit.of("train", t, m))
+                row |= {
+                    "train/loss": tr["loss"],
+                    "train/val_loss": tr["val_loss"],
+                    "train/best_epoch": tr["best_epoch"],
+                    "train/steps": tr["steps"],
+                    "train/examples": tr["examples"],
+                }
+            if 0 <= t < self.cfg.T - 1:
                 gen = self.store.info_of(Unit.of("generate", t, m))
                 row["gen/tokens_per_s"] = gen["tokens_per_s"]
                 row["gen/distinct"] = gen["distinct"]
             rows.append(row)
-        mu_t = [self._mu(s) for s in range(t)] + [
-            metrics.ecosystem_mean([r["ppl/mean"] for r in rows])
-        ]
-        eco = {
-            "scope": "ecosystem",
-            "t": t,
-            "ppl/mean": mu_t[-1],
-            "ppl/std": metrics.combined_std(ppls),
-            **{f"ppl/m{m}": r["ppl/mean"] for m, r in enumerate(rows)},
-            "ppl/mu_T": metrics.aggregated(mu_t, t + 1),
-            "train/loss": float(np.mean([r["train/loss"] for r in rows])),
-            "time/iteration_s": seconds,
-        }
+        mu = metrics.ecosystem_mean([r["ppl/mean"] for r in rows])
+        eco = {"scope": "ecosystem", "t": t, "ppl/mean": mu, "ppl/std": metrics.combined_std(ppls)}
+        eco |= {f"ppl/m{m}": r["ppl/mean"] for m, r in enumerate(rows)}
         if self.cfg.train.eval_on_train:
             eco["ppl_train/mean"] = metrics.ecosystem_mean([r["ppl_train/mean"] for r in rows])
-        if t < self.cfg.T - 1:
+        if t >= 0:
+            mu_t = [self._mu(s) for s in range(t)] + [mu]
+            eco["ppl/mu_T"] = metrics.aggregated(mu_t, t + 1)
+            eco["train/loss"] = float(np.mean([r["train/loss"] for r in rows]))
+            eco["time/iteration_s"] = seconds
+        if 0 <= t < self.cfg.T - 1:
             eco["pool/real_blocks"] = self.store.info_of(Unit.of("pool", t))["real_blocks"]
             eco["gen/tokens_per_s"] = float(np.mean([r["gen/tokens_per_s"] for r in rows]))
         self.store.commit(unit, rows=[*rows, eco])
+
+    def log_iteration(self, t: int) -> None:
+        """The one summary line per iteration (also for iterations done before a resume)."""
+        eco = next(
+            r
+            for r in self.store.manifest(Unit.of("summary", t))["rows"]
+            if r["scope"] == "ecosystem"
+        )
+        if t < 0:
+            log.info("t=-1 | base model | μ %.2f", eco["ppl/mean"])
+            return
         log.info(
             "t=%d | μ_t %.2f (std %.2f) | μ_T %.2f | train loss %.3f | %.1f s",
             t,
@@ -272,23 +300,38 @@ class Ecosystem:
             eco["ppl/std"],
             eco["ppl/mu_T"],
             eco["train/loss"],
-            seconds,
+            eco["time/iteration_s"],
         )
 
     def _mu(self, t: int) -> float:
-        (row,) = [
-            r
-            for r in self.store.manifest(Unit.of("summary", t))["rows"]
-            if r["scope"] == "ecosystem"
-        ]
-        return row["ppl/mean"]
+        rows = self.store.manifest(Unit.of("summary", t))["rows"]
+        return next(r["ppl/mean"] for r in rows if r["scope"] == "ecosystem")
 
-    def _perplexity(
-        self, model: torch.nn.Module, blocks: np.ndarray, desc: str | None
-    ) -> np.ndarray:
-        return block_perplexity(
-            model, blocks, self.cfg.train.eval_batch_size, self.accelerator, desc
-        )
+
+def _ppl_name(kind: str, t: int, m: int) -> str:
+    return f"{kind}/base.m{m:02d}" if t < 0 else f"{kind}/t{t:02d}.m{m:02d}"
+
+
+def _unique(arrays) -> list[np.ndarray]:
+    seen, out = set(), []
+    for a in arrays:
+        if id(a) not in seen:
+            seen.add(id(a))
+            out.append(a)
+    return out
+
+
+def _decode(mem: Member, blocks: np.ndarray) -> list[str]:
+    return mem.tokenizer.batch_decode(blocks, skip_special_tokens=True)
+
+
+def _encoder(mem: Member):
+    tok = mem.tokenizer
+
+    def encode(texts: list[str]) -> list[list[int]]:
+        return tok(texts, add_special_tokens=False)["input_ids"]
+
+    return encode
 
 
 def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
@@ -296,58 +339,20 @@ def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
     config.validate(cfg)
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
-    base_model = base.locate(cfg)
-    synthetic = cfg.model.source == "synthetic"
-    config.check_context(
-        cfg, cfg.model.n_positions if synthetic else models.context_length(base_model)
-    )
-    tokenizer = None if synthetic else models.load_tokenizer(base.tokenizer_source(cfg, base_model))
-    data = corpus.load(cfg, tokenizer)
-    sample = corpus.budget(len(data.train), cfg.scale.fraction, cfg.scale.max_blocks, cfg.seed)
-    config.check_budget(cfg, len(sample))
-
-    sizes = corpus.split_sizes(len(sample), config.shares(cfg))
+    roster = members.assemble(cfg)  # bases, tokenizers, corpora, generation sets: no training
     run_dir = Path(root if root is not None else cfg.out_dir) / config.run_name(cfg)
-    info = {
-        "run_id": config.config_hash(cfg),
-        "name": run_dir.name,
-        "condition": {
-            "model": cfg.model.name,
-            "scale": cfg.scale.name,
-            "data_quality": config.data_quality_label(cfg),
-            "diversity": config.diversity_label(cfg),
-        },
-        "D": config.hill_shannon(config.shares(cfg)),
-        "M": cfg.diversity.m,
-        "seed": cfg.seed,
-        "T": cfg.T,
-        "N": len(sample),
-        "sizes": sizes,
-        "dropped_blocks": len(sample) - sum(sizes),
-        "block_size": cfg.data.block_size,
-        "test_blocks": len(data.test),
-        "valid_blocks": len(data.valid),
-        "versions": {
-            "ecosys": ecosys.__version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
-    }
-    if data.p_data is not None:
-        info["world"] = {
-            "entropy_rate_ppl": float(np.exp(data.p_data.entropy_rate())),
-            "oracle_test_ppl": float(data.p_data.block_perplexity(data.test).mean()),
-        }
+    info = _run_info(cfg, roster, run_dir)
 
     with RunStore.open(run_dir, cfg, info) as store:
         log.info("run dir %s", run_dir)
+        sizes = [mem.n for mem in roster.members]
         log.info(
-            "N = %d blocks of %d → %d models × %s (%d dropped)",
-            len(sample),
+            "N = %s blocks of %d → %d models × %s (%d dropped)",
+            "/".join(map(str, roster.samples.values())),
             cfg.data.block_size,
             len(sizes),
-            _sizes_text(sizes),
-            info["dropped_blocks"],
+            f"{sizes[0]} blocks" if len(set(sizes)) == 1 else "/".join(map(str, sizes)),
+            roster.dropped,
         )
         if "world" in info:
             w = info["world"]
@@ -357,13 +362,53 @@ def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
                 w["oracle_test_ppl"],
             )
         accelerator = Accelerator(cpu=cfg.runtime.cpu, mixed_precision=cfg.train.mixed_precision)
-        base.ensure(cfg, accelerator)
-        sets = corpus.segment(sample, sizes, cfg.seed)
+        for mcfg in {id(mem.model): mem.model for mem in roster.members}.values():
+            base.ensure(cfg, mcfg, accelerator)
         gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
-        Ecosystem(cfg, store, data, sets, base_model, accelerator).run()
+        eco = Ecosystem(cfg, store, roster, accelerator)
+        eco.run()
         log.info("done: %s", run_dir)
     return run_dir
 
 
-def _sizes_text(sizes: list[int]) -> str:
-    return f"{sizes[0]} blocks" if len(set(sizes)) == 1 else "/".join(map(str, sizes))
+def _run_info(cfg: DictConfig, roster: Roster, run_dir: Path) -> dict:
+    first = roster.members[0]
+    info = {
+        "run_id": config.config_hash(cfg),
+        "name": run_dir.name,
+        "condition": config.condition(cfg),
+        "D": config.hill_shannon(config.shares(cfg)),
+        "M": cfg.diversity.m,
+        "seed": cfg.seed,
+        "T": cfg.T,
+        "N": sum(roster.samples.values()),
+        "samples": roster.samples,
+        "sizes": [mem.n for mem in roster.members],
+        "dropped_blocks": roster.dropped,
+        "block_size": cfg.data.block_size,
+        "members": [
+            {
+                "m": mem.m,
+                "family": mem.model.name,
+                "community": mem.community or mem.data.name,
+                "base": mem.base,
+                "n": mem.n,
+                "test_blocks": len(mem.corpus.test),
+                "valid_blocks": len(mem.corpus.valid),
+            }
+            for mem in roster.members
+        ],
+        "versions": {
+            "ecosys": ecosys.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
+    if first.corpus.p_data is not None:
+        info["world"] = {
+            "entropy_rate_ppl": float(np.exp(first.corpus.p_data.entropy_rate())),
+            "oracle_test_ppl": float(
+                first.corpus.p_data.block_perplexity(first.corpus.test).mean()
+            ),
+        }
+    return info

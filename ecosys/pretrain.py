@@ -18,16 +18,18 @@ from ecosys import models, seeds, world
 from ecosys.train import step
 
 
-def pretrain_tiny(cfg: DictConfig, out: Path, accelerator: Accelerator, progress: bool) -> None:
+def pretrain_tiny(
+    cfg: DictConfig, m: DictConfig, out: Path, accelerator: Accelerator, progress: bool
+) -> None:
     """Train a fresh tiny GPT2 on fresh samples of Q and `save_pretrained` it to `out`.
 
     Sequences are n_positions long, so the positions used by generation
     (prompt + continuation) are pretrained too.
     """
-    p = cfg.model.pretrain
+    p = m.pretrain
     _, q = world.build(cfg.world)
     rng = seeds.rng(p.seed, "pretrain")
-    model = models.new(cfg.model, cfg.world.vocab_size, seeds.derive(p.seed, "pretrain"))
+    model = models.new(m, cfg.world.vocab_size, seeds.derive(p.seed, "pretrain"))
     opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=0.0)
 
     def lr_at(step: int) -> float:
@@ -39,9 +41,7 @@ def pretrain_tiny(cfg: DictConfig, out: Path, accelerator: Accelerator, progress
     model.train()
     bar = tqdm(range(p.steps), desc="pretrain base", disable=not progress)
     for _ in bar:
-        ids = torch.as_tensor(
-            q.sample(p.batch_size, cfg.model.n_positions, rng), device=accelerator.device
-        )
+        ids = torch.as_tensor(q.sample(p.batch_size, m.n_positions, rng), device=accelerator.device)
         loss = step(model, ids, opt, sched, accelerator)
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
     accelerator.unwrap_model(model).save_pretrained(out)

@@ -26,11 +26,9 @@ def make_run(root: Path, name: str, D: int, seed: int, ppl: dict, T: int, dq="be
     (d / "run.json").write_text(json.dumps(info))
     rows = []
     for t, per_model in sorted(ppl.items()):
-        if t < 0:
-            np.save(d / "ppl" / "base.npy", per_model)
-        else:
-            for m, arr in enumerate(per_model):
-                np.save(d / "ppl" / f"t{t:02d}.m{m:02d}.npy", arr)
+        for m in range(D):
+            arr = per_model if t < 0 else per_model[m]
+            np.save(d / "ppl" / (f"base.m{m:02d}.npy" if t < 0 else f"t{t:02d}.m{m:02d}.npy"), arr)
         rows.append({"scope": "ecosystem", "t": t})
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return d

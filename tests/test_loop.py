@@ -196,7 +196,7 @@ def test_multirun_with_the_basic_launcher_then_analysis(reference, tmp_path):
     proc = cli("--multirun", "diversity=d1,d2,d4,d16", *small_args(out, cache, "T=2"))
     assert proc.stdout.count("done:") == 4
     runs = [p.parent.name for p in out.rglob("run.json")]
-    assert sorted(r.split("_")[3] for r in runs) == sorted(["d1", "d2", "d4", "d16"])
+    assert sorted(r.split("_")[4] for r in runs) == sorted(["d1", "d2", "d4", "d16"])
     table = subprocess.run(
         [sys.executable, "-m", "analysis", str(out)],
         cwd=ROOT,

@@ -23,7 +23,7 @@ def setup():
 
 
 def fresh(cfg):
-    return models.new_tiny(cfg.model, cfg.world.vocab_size, seed=0)
+    return models.new(cfg.model, cfg.world.vocab_size, seed=0)
 
 
 def test_block_perplexity_is_exp_of_mean_token_nll(setup):

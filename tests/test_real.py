@@ -142,3 +142,77 @@ def test_unreachable_hub_fails_fast_with_one_line(tmp_path, args, key):
     assert "HF_HUB_OFFLINE" in line and ("model.path" in line or "data=files" in line)
     assert time.monotonic() - start < 60
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_mixed_families_pool_text_and_keep_their_own_tokens(data_cache, tmp_path):
+    """stories260K (SentencePiece, 512 tokens) + a small GPT2 (GPT-2 BPE) in one ecosystem."""
+    cli(
+        "+model@families.a=stories260k",
+        f"families.a.path={SHARED_DATA / 'models' / 'stories260K'}",
+        "+model@families.b=opt-125m-random",
+        "families.b.name=gpt2-small",
+        "families.b.arch=gpt2",
+        f"families.b.tokenizer={GPT2}",
+        "families.b.n_layer=2",
+        "families.b.n_embd=64",
+        "families.b.n_head=2",
+        "families.b.n_positions=256",
+        "train.lr=1e-3",
+        *FILES,
+        "diversity=d2",
+        "T=2",
+        "train.epochs=1",
+        "scale.max_blocks=16",
+        "scale.max_valid_blocks=8",
+        "scale.max_test_blocks=16",
+        f"cache_dir={data_cache}",
+        f"out_dir={tmp_path}",
+        "runtime.progress=false",
+    )
+    run = only_run_dir(tmp_path)
+    assert run.name.startswith("stories260k+gpt2-small_files_")
+    info = json.loads((run / "run.json").read_text())
+    assert [m["family"] for m in info["members"]] == ["stories260k", "gpt2-small"]
+    texts = np.load(run / "pools" / "t00.texts.npy")
+    assert len(texts) == 16 and all(isinstance(s, str) and s for s in texts)
+    stories = np.load(run / "pools" / "t00.m00.npy")
+    gpt2 = np.load(run / "pools" / "t00.m01.npy")
+    assert stories.shape == (8, 128) and stories.max() < 512  # n in its own tokens
+    assert gpt2.shape == (8, 128) and gpt2.max() < 50257
+    assert gpt2.max() >= 512  # really GPT-2 ids, not stories ids
+    rows = [r for r in read_metrics(run) if r["scope"] == "model"]
+    assert {r["family"] for r in rows} == {"stories260k", "gpt2-small"}
+    assert all(math.isfinite(r["ppl/mean"]) for r in rows)
+
+
+def test_community_test_sets_trim_and_score_each_on_its_own(data_cache, tmp_path):
+    """WikiText-2 + PTB communities: each member scored on its community's test set,
+    train splits trimmed to the shorter one (PTB) before sampling."""
+    ptb = SHARED_DATA / "ptb"
+    cli(
+        "model=stories260k",
+        f"model.path={SHARED_DATA / 'models' / 'stories260K'}",
+        *FILES,
+        "+data@communities.wiki=files",
+        *(f"communities.wiki.{s}={WIKI / f'{s}.txt'}" for s in ("train", "valid", "test")),
+        "+data@communities.ptb=ptb_files",
+        *(f"communities.ptb.{s}={ptb / f'{s}.txt'}" for s in ("train", "valid", "test")),
+        "diversity=d2",
+        "T=1",
+        "train.epochs=1",
+        "scale.fraction=0.002",
+        "scale.max_blocks=null",
+        "scale.max_valid_blocks=8",
+        "scale.max_test_blocks=32",
+        f"cache_dir={data_cache}",
+        f"out_dir={tmp_path}",
+        "runtime.progress=false",
+    )
+    run = only_run_dir(tmp_path)
+    info = json.loads((run / "run.json").read_text())
+    assert [m["community"] for m in info["members"]] == ["ptb", "wiki"]
+    assert info["samples"]["ptb"] == info["samples"]["wiki"]  # trimmed to PTB's length
+    wiki_base, ptb_base = (np.load(run / "ppl" / f"base.m{m:02d}.npy") for m in (1, 0))
+    assert not np.array_equal(wiki_base, ptb_base)  # two different test sets
+    rows = {r["model"]: r for r in read_metrics(run) if r["scope"] == "model" and r["t"] == 0}
+    assert rows[0]["community"] == "ptb" and rows[1]["community"] == "wiki"
