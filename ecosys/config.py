@@ -228,6 +228,12 @@ def diversity_label(cfg: DictConfig) -> str:
     return f"D{hill_shannon(shares(cfg)):.2f}"
 
 
+def block_size(cfg: DictConfig) -> int:
+    """The run's block size: data's, or the communities' (which must all agree)."""
+    coms = [cfg.communities[k] for k in sorted(cfg.communities)]
+    return coms[0].block_size if coms else cfg.data.block_size
+
+
 def condition(cfg: DictConfig) -> dict[str, str]:
     """The labels that name a run's condition: mixed families by their models' names,
     communities by their keys, joined by +."""
@@ -357,9 +363,9 @@ def validate(cfg: DictConfig) -> None:
     for dcfg in cfg.communities.values() or [cfg.data]:
         _validate_data(dcfg)
         _check(
-            dcfg.block_size == cfg.data.block_size,
+            dcfg.block_size == block_size(cfg),
             "communities",
-            f"all need data.block_size={cfg.data.block_size}, one has {dcfg.block_size}",
+            f"has block_size {dcfg.block_size}, another {block_size(cfg)}",
             "give all communities one block_size",
         )
 

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlparse
 
@@ -38,13 +39,18 @@ def reachable(timeout: float = 3.0) -> bool:
 
 
 def fetch(load: Callable[[bool], T], name: str, key: str, fix: str) -> T:
-    """`load(offline)`, offline-aware: from the local cache when the hub is out of
-    reach, and a ConfigError naming `key` when the files are in neither place."""
-    online = reachable()
+    """`load(offline)`, offline-aware: a local path never touches the network, a hub id
+    comes from the local cache when the hub is out of reach, and a ConfigError naming
+    `key` says so when the files are in neither place."""
+    local = Path(name).expanduser().exists()
+    online = not local and reachable()
     try:
         return load(not online)
     except Exception as err:  # transformers/datasets raise OSError, ValueError, ConnectionError…
-        where = "the hub" if online else "the hub (unreachable) or the local HF cache"
+        if local:
+            where = "its local directory"
+        else:
+            where = "the hub" if online else "the hub (unreachable) or the local HF cache"
         raise ConfigError(
             key,
             f"cannot load {name!r} from {where}: {type(err).__name__}",

@@ -224,7 +224,7 @@ class Ecosystem:
                 fraction,
                 [_encoder(mem) for mem in self.members],
                 [mem.n for mem in self.members],
-                self.cfg.data.block_size,
+                config.block_size(self.cfg),
                 rng,
             )
             arrays = {f"pools/t{t:02d}.m{m:02d}": s for m, s in enumerate(sets)}
@@ -349,7 +349,7 @@ def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
         log.info(
             "N = %s blocks of %d → %d models × %s (%d dropped)",
             "/".join(map(str, roster.samples.values())),
-            cfg.data.block_size,
+            config.block_size(cfg),
             len(sizes),
             f"{sizes[0]} blocks" if len(set(sizes)) == 1 else "/".join(map(str, sizes)),
             roster.dropped,
@@ -385,7 +385,7 @@ def _run_info(cfg: DictConfig, roster: Roster, run_dir: Path) -> dict:
         "samples": roster.samples,
         "sizes": [mem.n for mem in roster.members],
         "dropped_blocks": roster.dropped,
-        "block_size": cfg.data.block_size,
+        "block_size": config.block_size(cfg),
         "members": [
             {
                 "m": mem.m,

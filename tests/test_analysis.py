@@ -17,7 +17,13 @@ def make_run(root: Path, name: str, D: int, seed: int, ppl: dict, T: int, dq="be
     (d / "ppl").mkdir(parents=True)
     info = {
         "name": name,
-        "condition": {"model": "tiny", "scale": "tiny", "data_quality": dq, "diversity": f"d{D}"},
+        "condition": {
+            "model": "tiny",
+            "data": "synthetic",
+            "scale": "tiny",
+            "data_quality": dq,
+            "diversity": f"d{D}",
+        },
         "D": float(D),
         "M": D,
         "seed": seed,
@@ -76,6 +82,7 @@ def test_block_table_is_tidy_and_complete(sweep):
     blocks = load.blocks_table(load.find_runs(root))
     assert set(blocks.columns) >= {
         "model",
+        "data",
         "scale",
         "data_quality",
         "D",

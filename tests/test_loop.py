@@ -96,7 +96,7 @@ def test_a_different_seed_gives_different_results(reference, tmp_path):
     b = np.load(other / "ppl" / "t00.m00.npy")
     assert a.shape == b.shape and not np.array_equal(a, b)
     np.testing.assert_array_equal(
-        np.load(run / "ppl" / "base.npy"), np.load(other / "ppl" / "base.npy")
+        np.load(run / "ppl" / "base.m00.npy"), np.load(other / "ppl" / "base.m00.npy")
     )
 
 

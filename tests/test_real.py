@@ -43,7 +43,7 @@ def test_wikitext2_block_counts_with_gpt2_tokenizer(data_cache, capsys):
     tokens = {
         s: sum(map(len, tok(list(raw[s]["text"]))["input_ids"])) for s in corpus.SPLITS.values()
     }
-    blocks = corpus.load(cfg, tok)
+    blocks = corpus.load(cfg, tokenizer=tok)
     sample = corpus.budget(len(blocks.train), cfg.scale.fraction, cfg.scale.max_blocks, cfg.seed)
     with capsys.disabled():
         print(
