@@ -29,6 +29,22 @@ FILES = [
 ]
 
 
+def run_slice(data_cache, out, *overrides: str):
+    """The CLI on a slice of WikiText-2: two models, one epoch, 16 blocks to share."""
+    return cli(
+        *overrides,
+        *FILES,
+        "diversity=d2",
+        "train.epochs=1",
+        "scale.max_blocks=16",
+        "scale.max_valid_blocks=8",
+        "scale.max_test_blocks=16",
+        f"cache_dir={data_cache}",
+        f"out_dir={out}",
+        "runtime.progress=false",
+    )
+
+
 @pytest.fixture(scope="module")
 def data_cache(tmp_path_factory):
     """One cache for the module: datasets keeps each tokenization there."""
@@ -65,24 +81,17 @@ def test_wikitext2_block_counts_with_gpt2_tokenizer(data_cache, capsys):
 
 def test_random_opt_with_gpt2_bpe_runs_a_paper_shaped_iteration(data_cache, tmp_path):
     """Blocks of 128, 128 new tokens by 5-beam search in batches of 32: the paper's shapes."""
-    proc = cli(
+    proc = run_slice(
+        data_cache,
+        tmp_path,
         "model=opt-125m-random",
         f"model.tokenizer={GPT2}",
         "model.n_layer=2",
         "model.n_embd=64",
         "model.n_head=2",
         "model.n_positions=256",
-        *FILES,
-        "diversity=d2",
-        "T=2",
-        "train.epochs=1",
         "generate.batch_size=32",
-        "scale.max_blocks=16",
-        "scale.max_valid_blocks=8",
-        "scale.max_test_blocks=16",
-        f"cache_dir={data_cache}",
-        f"out_dir={tmp_path}",
-        "runtime.progress=false",
+        "T=2",
     )
     run = only_run_dir(tmp_path)
     gen = np.load(run / "gen" / "t00.m01.npy")
@@ -146,7 +155,9 @@ def test_unreachable_hub_fails_fast_with_one_line(tmp_path, args, key):
 
 def test_mixed_families_pool_text_and_keep_their_own_tokens(data_cache, tmp_path):
     """stories260K (SentencePiece, 512 tokens) + a small GPT2 (GPT-2 BPE) in one ecosystem."""
-    cli(
+    run_slice(
+        data_cache,
+        tmp_path,
         "+model@families.a=stories260k",
         f"families.a.path={SHARED_DATA / 'models' / 'stories260K'}",
         "+model@families.b=opt-125m-random",
@@ -158,16 +169,7 @@ def test_mixed_families_pool_text_and_keep_their_own_tokens(data_cache, tmp_path
         "families.b.n_head=2",
         "families.b.n_positions=256",
         "train.lr=1e-3",
-        *FILES,
-        "diversity=d2",
         "T=2",
-        "train.epochs=1",
-        "scale.max_blocks=16",
-        "scale.max_valid_blocks=8",
-        "scale.max_test_blocks=16",
-        f"cache_dir={data_cache}",
-        f"out_dir={tmp_path}",
-        "runtime.progress=false",
     )
     run = only_run_dir(tmp_path)
     assert run.name.startswith("stories260k+gpt2-small_files_")
