@@ -14,6 +14,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ecosys import config
@@ -29,9 +30,12 @@ def main(cfg: DictConfig) -> str:
         config.validate(cfg)  # before torch loads: a bad value fails in a second
         from ecosys import loop
 
-        # runs land in Hydra's output dir: hydra.run.dir, or hydra.sweep.dir in a multirun
-        root = os.path.normpath(HydraConfig.get().runtime.output_dir)
-        return str(loop.run(cfg, root=root))
+        # runs land in Hydra's output dir: hydra.run.dir, or hydra.sweep.dir in a multirun,
+        # and a multirun is one tracking group, named after its sweep dir
+        hc = HydraConfig.get()
+        root = os.path.normpath(hc.runtime.output_dir)
+        group = Path(hc.sweep.dir).resolve().name if hc.mode == RunMode.MULTIRUN else None
+        return str(loop.run(cfg, root=root, group=group))
     except (config.ConfigError, RunLocked) as err:
         print(f"ecosys: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -148,6 +148,16 @@ class GenerateConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """W&B, a mirror of the run store (ecosys/tracking.py): excluded from the run id."""
+
+    mode: str = "auto"  # auto (online with an API key, else offline) | online | offline | disabled
+    project: str = "ecosys"
+    entity: str | None = None
+    group: str | None = None  # null: a multirun's sweep dir name
+
+
+@dataclass
 class RuntimeConfig:
     """How a run executes, not what it computes: excluded from the run id."""
 
@@ -173,6 +183,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     # Mixed families (paper App. G): members cycle through these model configs, in key
     # order: +model@families.opt=opt-125m +model@families.gpt2=gpt2. Empty: all `model`.
     families: dict[str, ModelConfig] = field(default_factory=dict)
@@ -184,7 +195,7 @@ class Config:
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
 # Keys that say where and how a run executes; the rest decide its results.
-RUNTIME_KEYS = ("out_dir", "run_name", "cache_dir", "runtime")
+RUNTIME_KEYS = ("out_dir", "run_name", "cache_dir", "runtime", "tracking")
 
 
 def register() -> None:
@@ -353,6 +364,22 @@ def validate(cfg: DictConfig) -> None:
             f"must be 1 when sampling, got {g.num_beams}",
             "sample with num_beams=1 or search with do_sample=false",
         )
+
+    modes = ("auto", "online", "offline", "disabled")
+    _check(
+        cfg.tracking.mode in modes,
+        "tracking.mode",
+        f"must be {'|'.join(modes)}, got {cfg.tracking.mode!r}",
+        "use tracking=wandb (auto) or tracking=none",
+    )
+
+    modes = ("auto", "online", "offline", "disabled")
+    _check(
+        cfg.tracking.mode in modes,
+        "tracking.mode",
+        f"must be {'|'.join(modes)}, got {cfg.tracking.mode!r}",
+        "use tracking=wandb (auto) or tracking=none",
+    )
 
     b = cfg.data.block_size
     _check(b >= 2, "data.block_size", f"must be ≥ 2, got {b}", "use 128 (the paper)")

@@ -34,6 +34,7 @@ from ecosys.generate import continue_blocks
 from ecosys.members import Member, Roster
 from ecosys.pool import redistribute, redistribute_text
 from ecosys.store import RunStore, Unit
+from ecosys.tracking import Tracker, open_tracker
 from ecosys.train import fine_tune
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,16 @@ TIMING_KEYS = ("gen/tokens_per_s", "time/iteration_s")  # the only values a reru
 class Ecosystem:
     """The M models of one run and the units that move them through the iterations."""
 
-    def __init__(self, cfg: DictConfig, store: RunStore, roster: Roster, accelerator: Accelerator):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        store: RunStore,
+        roster: Roster,
+        accelerator: Accelerator,
+        tracker: Tracker | None = None,
+    ):
         self.cfg, self.store, self.roster = cfg, store, roster
+        self.tracker = tracker or Tracker()
         self.members: list[Member] = roster.members
         self.m = len(self.members)
         self.accelerator = accelerator
@@ -284,7 +293,9 @@ class Ecosystem:
         self.store.commit(unit, rows=[*rows, eco])
 
     def log_iteration(self, t: int) -> None:
-        """The one summary line per iteration (also for iterations done before a resume)."""
+        """The one summary line per iteration (also for iterations done before a resume),
+        and the iteration's mirror in the tracker."""
+        self.tracker.sync()
         eco = next(
             r
             for r in self.store.manifest(Unit.of("summary", t))["rows"]
@@ -334,8 +345,9 @@ def _encoder(mem: Member):
     return encode
 
 
-def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
-    """Run (or resume) the ecosystem `cfg` describes; returns its run directory."""
+def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = None) -> Path:
+    """Run (or resume) the ecosystem `cfg` describes; returns its run directory.
+    `group` names the sweep the run belongs to (the tracker's group)."""
     config.validate(cfg)
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
@@ -364,9 +376,12 @@ def run(cfg: DictConfig, root: str | Path | None = None) -> Path:
         accelerator = Accelerator(cpu=cfg.runtime.cpu, mixed_precision=cfg.train.mixed_precision)
         for mcfg in {id(mem.model): mem.model for mem in roster.members}.values():
             base.ensure(cfg, mcfg, accelerator)
-        gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
-        eco = Ecosystem(cfg, store, roster, accelerator)
-        eco.run()
+        tracker = open_tracker(cfg, run_dir, info, group)
+        try:
+            gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
+            Ecosystem(cfg, store, roster, accelerator, tracker).run()
+        finally:
+            tracker.finish()
         log.info("done: %s", run_dir)
     return run_dir
 

@@ -4,6 +4,7 @@ Hydra's compose API for in-process runs."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ SMALL = [
     "T=2",
     "runtime.progress=false",
     "runtime.threads=1",
+    "tracking=none",
 ]
 
 config.register()
@@ -78,3 +80,23 @@ def small_args(out: Path, cache: Path, *extra: str) -> list[str]:
 def only_run_dir(out: Path) -> Path:
     (run,) = [p.parent for p in out.rglob("run.json")]
     return run
+
+
+def run_until(args: list[str], marker: str) -> None:
+    """Start the CLI and SIGKILL it the moment its debug log shows `marker`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecosys", *args, "hydra.verbose=ecosys"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"never saw {marker!r}:\n{''.join(seen)}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import ROOT, cli, make_cfg, only_run_dir, small_args
+from conftest import ROOT, cli, make_cfg, only_run_dir, run_until, small_args
 
 from ecosys import corpus, loop, models, seeds
 from ecosys.evaluate import block_perplexity
@@ -100,40 +99,20 @@ def test_a_different_seed_gives_different_results(reference, tmp_path):
     )
 
 
-def _run_until(args: list[str], marker: str) -> None:
-    """Start the CLI and SIGKILL it the moment its debug log shows `marker`."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecosys", *args, "hydra.verbose=ecosys"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if marker in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, f"never saw {marker!r}:\n{''.join(seen)}"
-
-
 def test_resume_after_sigkill_at_three_points_equals_an_uninterrupted_run(reference, tmp_path):
     run, cache = reference
     args = small_args(tmp_path / "runs", cache, *GRID)
     units = tmp_path / "runs" / run.name / "units"
 
-    _run_until(args, "start t00.generate.m01")  # mid-generate
+    run_until(args, "start t00.generate.m01")  # mid-generate
     assert (units / "t00.generate.m00.json").exists()
     assert not (units / "t00.generate.m01.json").exists()
 
-    _run_until(args, "start t01.train.m00")  # mid-train
+    run_until(args, "start t01.train.m00")  # mid-train
     assert (units / "t00.summary.json").exists()
     assert not (units / "t01.train.m00.json").exists()
 
-    _run_until(args, "commit t01.evaluate.m00")  # between units
+    run_until(args, "commit t01.evaluate.m00")  # between units
     assert (units / "t01.evaluate.m00.json").exists()
 
     cli(*args)
