@@ -1,69 +1,137 @@
-"""Tables of a sweep: `python -m analysis ROOT [ROOT ...]` (run dirs, parents, or globs).
+"""From a sweep to the paper's answer: which diversity is optimal after T iterations.
 
-Prints, per condition (model, scale, data quality): μ_t per D and t, μ_T per D for
-every T reached, and D_opt(T). Reads only run dirs; works on partial sweeps.
+    python -m analysis runs/demo                     run dirs (folders, or glob patterns)
+    python -m analysis runs/ --out report/           where report.md and the figures go
+    python -m analysis --wandb me/ecosys --group demo        a W&B project (public API)
+    python -m analysis --wandb-offline runs/demo     W&B's offline files of those runs
+
+Prints, per condition: μ_t per D, μ_T per D for every T reached, and D_opt(T) with the
+bootstrap probability that it is the optimum; writes report.md and the figures (PNG and
+PDF) to --out (default: <first root>/analysis). Works on partial sweeps: says what is
+missing and computes what it can.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
-from analysis import load, stats
+from analysis import bootstrap, figures, load, report, stats, wandb_source
+from analysis.sweep import CONDITION, Sweep
+
+
+def read(args: argparse.Namespace) -> tuple[Sweep, str]:
+    if args.wandb:
+        where = f"W&B {args.wandb}" + (f", group {args.group}" if args.group else "")
+        return wandb_source.from_records(wandb_source.api_records(args.wandb, args.group)), where
+    if args.wandb_offline:
+        sweep = wandb_source.from_records(wandb_source.offline_records(*args.roots))
+        if sweep.runs.empty:
+            raise FileNotFoundError(f"no offline W&B runs under {' '.join(args.roots)}")
+        return sweep, f"offline W&B runs under {', '.join(args.roots)}"
+    return load.read(*args.roots), f"run dirs under {', '.join(args.roots)}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis", description=__doc__.split("\n\n")[0]
+        prog="python -m analysis",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("roots", nargs="+", help="run dirs, folders of run dirs, or glob patterns")
+    parser.add_argument("roots", nargs="*", help="run dirs, folders of run dirs, or glob patterns")
+    parser.add_argument("--out", help="where report.md and the figures go (default: ROOT/analysis)")
+    parser.add_argument(
+        "--reps", type=int, default=1000, help="bootstrap replicates (default 1000)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--no-report", action="store_true", help="print the tables only")
+    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read runs from W&B instead")
+    parser.add_argument("--group", help="with --wandb: only this group (a sweep)")
+    parser.add_argument(
+        "--wandb-offline", action="store_true", help="read the W&B offline files under ROOTS"
+    )
     args = parser.parse_args(argv)
+    if not args.roots and not args.wandb:
+        parser.error("give run dirs (ROOTS) or --wandb ENTITY/PROJECT")
 
-    run_dirs = load.find_runs(*args.roots)
-    if not run_dirs:
-        print(
-            f"analysis: no run dirs (with run.json) under {' '.join(args.roots)}", file=sys.stderr
-        )
+    try:
+        sweep, source = read(args)
+    except FileNotFoundError as err:
+        print(f"analysis: {err}", file=sys.stderr)
         return 1
-    runs = load.runs_table(run_dirs)
-    for _, r in runs[runs["T_done"] < runs["T_planned"]].iterrows():
-        print(f"note: {r['run']} has {r['T_done']} of {r['T_planned']} iterations (still running?)")
-    blocks = load.blocks_table(run_dirs)
-    eco = stats.ecosystem(blocks)
+    notes = sweep.missing()
+    for note in notes:
+        print(f"note: {note}")
+    eco = stats.ecosystem(sweep)
     agg = stats.aggregated(eco)
     opt = stats.optimum(agg)
+    intervals, p_opt = bootstrap.bootstrap(sweep, reps=args.reps, seed=args.seed)
 
     pd.set_option("display.width", 200)
-    for cond, g in eco.groupby(load.CONDITION):
-        title = " · ".join(f"{k}={v}" for k, v in zip(load.CONDITION, cond, strict=True))
-        seeds_ = ", ".join(str(s) for s in sorted(g["seed"].unique()))
-        print(f"\n=== {title}  ({g['run'].nunique()} runs, seeds {seeds_}) ===")
-        world = runs[runs["run"].isin(g["run"])][["entropy_rate_ppl", "oracle_test_ppl"]].dropna()
-        if len(world):
-            h, oracle = world.iloc[0]
-            print(f"synthetic world: exp(H) = {h:.2f}, oracle per-block test ppl = {oracle:.2f}")
-        mu = g.groupby(["t", "D"])["mu_t"].mean().unstack("D")
-        print("\nμ_t: mean per-block test perplexity (t = -1: the base model), by D")
-        print(_table(mu))
-        a = agg.set_index(load.CONDITION).loc[[cond]]
-        mu_T = a.groupby(["T", "D"])["mu_T"].mean().unstack("D")
-        print("\nμ_T = mean of μ_0 … μ_{T-1}, by D")
-        print(_table(mu_T))
-        o = opt.set_index(load.CONDITION).loc[[cond]].set_index("T")["D_opt"]
-        print("\nD_opt(T) = argmin_D μ_T")
-        print(pd.DataFrame([o.map(_d).to_list()], index=["D_opt"], columns=o.index).to_string())
-    print(f"\n{len(run_dirs)} runs read from {', '.join(args.roots)}")
+    tables = {}
+    for cond, g in eco.groupby(CONDITION):
+        runs = _select(sweep.runs, cond)
+        world = runs[["entropy_rate_ppl", "oracle_test_ppl"]].dropna()
+        tables[cond] = {
+            "eco": g,
+            "agg": _select(agg, cond),
+            "opt": _select(opt, cond),
+            "p_opt": _select(p_opt, cond),
+            "intervals": _select(intervals, cond),
+            "world": tuple(world.iloc[0]) if len(world) else None,
+        }
+        _print(cond, runs, tables[cond])
+    print(f"\n{len(sweep.runs)} runs read from {source}")
+
+    if not args.no_report:
+        out = Path(args.out or Path(args.roots[0] if args.roots else ".") / "analysis")
+        out.mkdir(parents=True, exist_ok=True)
+        figures.d_opt(opt, p_opt, out)
+        figures.trajectories(eco, out)
+        figures.mu_T(agg, intervals, out)
+        names = ["d_opt", "trajectories", "mu_T"]
+        if sweep.blocks is not None:
+            figures.distributions(sweep.blocks, out)
+            names.append("distributions")
+        path = report.write(out, source, notes, args.reps, tables, names)
+        print(f"report: {path} (figures beside it, PNG and PDF)")
     return 0
 
 
-def _d(d: float) -> str:
-    return f"{d:g}" if float(d).is_integer() else f"{d:.2f}"
+def _select(frame: pd.DataFrame, cond: tuple) -> pd.DataFrame:
+    """The rows of one condition."""
+    return frame.loc[
+        (frame[CONDITION] == pd.Series(dict(zip(CONDITION, cond, strict=True)))).all(axis=1)
+    ]
+
+
+def _print(cond, runs: pd.DataFrame, t: dict) -> None:
+    seeds = ", ".join(str(s) for s in sorted(runs["seed"].unique()))
+    print(f"\n=== {figures.label(cond)}  ({len(runs)} runs, seeds {seeds}) ===")
+    if t["world"]:
+        print(
+            f"synthetic world: exp(H) = {t['world'][0]:.2f},"
+            f" oracle per-block test ppl = {t['world'][1]:.2f}"
+        )
+    print("\nμ_t: mean per-block test perplexity (t = -1: the base model), by D")
+    print(_table(t["eco"].groupby(["t", "D"])["mu_t"].mean().unstack("D")))
+    print("\nμ_T = mean of μ_0 … μ_{T-1}, by D")
+    print(_table(t["agg"].groupby(["T", "D"])["mu_T"].mean().unstack("D")))
+    print("\nD_opt(T) = argmin_D μ_T  (P: bootstrap probability that it is the optimum)")
+    print(report.d_opt_line(t["opt"], t["p_opt"]).to_string())
+    bad = stats.monotone(dict(zip(t["opt"]["T"].astype(int), t["opt"]["D_opt"], strict=True)))
+    print(
+        "Eq. 6 (D_opt never decreases with T): "
+        + ("holds" if not bad else f"violated at T = {bad}")
+    )
 
 
 def _table(frame: pd.DataFrame) -> str:
-    frame = frame.rename(columns=lambda d: f"D={_d(d)}")
+    frame = frame.rename(columns=lambda d: f"D={figures.d_label(d)}")
     return frame.rename_axis(columns=None).to_string(float_format=lambda x: f"{x:.2f}")
 
 

@@ -1,8 +1,7 @@
-"""Run directories → tidy tables.
+"""The run-dir reader: run directories → a Sweep (with every per-block perplexity).
 
-A run dir is any directory holding `run.json` and `metrics.jsonl` (see
-ecosys/store.py). The block table has one row per (run, t, m, block) with the
-perplexity the run wrote; everything else is computed from it.
+A run dir is any directory holding `run.json` and `metrics.jsonl` (ecosys/store.py).
+Iterations whose summary is not yet written (a run still going) are left out.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CONDITION = ["model", "data", "scale", "data_quality"]
+from analysis import stats
+from analysis.sweep import CONDITION, Sweep
 
 
 def find_runs(*roots: str | Path) -> list[Path]:
@@ -33,45 +33,43 @@ def _is_glob(root: str | Path) -> bool:
     return any(c in str(root) for c in "*?[")
 
 
+def run_row(info: dict, t_done: int, path: str) -> dict:
+    """A run's row of the runs table, from what its run.json holds."""
+    return {
+        "run": info["name"],
+        "path": path,
+        **{k: info["condition"][k] for k in CONDITION},
+        "D": round(info["D"], 6),
+        "M": info["M"],
+        "seed": info["seed"],
+        "T_planned": info["T"],
+        "T_done": t_done,
+        # the synthetic world's exact floor, where the run knows it
+        "entropy_rate_ppl": info.get("world", {}).get("entropy_rate_ppl"),
+        "oracle_test_ppl": info.get("world", {}).get("oracle_test_ppl"),
+    }
+
+
 def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
-    """One row per run: its condition, D, M, seed, planned T and iterations done."""
     rows = []
     for d in run_dirs:
         info = json.loads((d / "run.json").read_text())
-        done = sorted({r["t"] for r in _metrics(d) if r["scope"] == "ecosystem" and r["t"] >= 0})
-        rows.append(
-            {
-                "run": info["name"],
-                "path": str(d),
-                **info["condition"],
-                "D": round(info["D"], 6),
-                "M": info["M"],
-                "seed": info["seed"],
-                "T_planned": info["T"],
-                "T_done": len(done),
-                # the synthetic world's exact floor, where the run knows it
-                "entropy_rate_ppl": info.get("world", {}).get("entropy_rate_ppl"),
-                "oracle_test_ppl": info.get("world", {}).get("oracle_test_ppl"),
-            }
-        )
+        done = {r["t"] for r in _metrics(d) if r["scope"] == "ecosystem" and r["t"] >= 0}
+        rows.append(run_row(info, len(done), str(d)))
     return pd.DataFrame(rows)
 
 
 def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:
-    """(condition, D, seed, run, m, t, block) → perplexity, from the runs' arrays.
-
-    t = -1 is each model's base model. Iterations whose
-    summary is not yet written (a run still going) are left out.
-    """
+    """(condition, D, seed, run, m, t, block) → perplexity; t = -1 is each base model."""
     runs = runs_table(run_dirs).set_index("path")
     frames = []
     for d in run_dirs:
         r = runs.loc[str(d)]
-        ts = sorted({row["t"] for row in _metrics(d) if row["scope"] == "ecosystem"})
-        for t in ts:
+        for t in sorted({row["t"] for row in _metrics(d) if row["scope"] == "ecosystem"}):
             for m in range(r["M"]):
-                name = f"base.m{m:02d}" if t < 0 else f"t{t:02d}.m{m:02d}"
-                ppl = np.load(d / "ppl" / f"{name}.npy")
+                ppl = np.load(
+                    d / "ppl" / (f"base.m{m:02d}.npy" if t < 0 else f"t{t:02d}.m{m:02d}.npy")
+                )
                 frames.append(
                     pd.DataFrame(
                         {
@@ -87,6 +85,17 @@ def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:
                     )
                 )
     return pd.concat(frames, ignore_index=True)
+
+
+def read(*roots: str | Path) -> Sweep:
+    """The sweep of every run dir under `roots` (raises FileNotFoundError if none)."""
+    run_dirs = find_runs(*roots)
+    if not run_dirs:
+        raise FileNotFoundError(f"no run dirs (with run.json) under {' '.join(map(str, roots))}")
+    blocks = blocks_table(run_dirs)
+    return Sweep(
+        runs_table(run_dirs), stats.model_means(blocks), stats.combined_std(blocks), blocks
+    )
 
 
 def _metrics(run_dir: Path) -> list[dict]:

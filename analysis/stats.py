@@ -1,4 +1,4 @@
-"""μ_{m,t}, μ_t, combined std, μ_T and D_opt(T) from the block table (DESIGN.md §1.5).
+"""μ_{m,t}, μ_t, combined std, μ_T and D_opt(T) (DESIGN.md §1.5), and the paper's Eq. 6.
 
 The formulas are ecosys.metrics' (pure numpy), the same ones the loop logs with.
 """
@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.load import CONDITION
+from analysis.sweep import CONDITION, RUN, Sweep
 from ecosys import metrics
-
-RUN = [*CONDITION, "D", "seed", "run"]
 
 
 def model_means(blocks: pd.DataFrame) -> pd.DataFrame:
@@ -19,16 +17,21 @@ def model_means(blocks: pd.DataFrame) -> pd.DataFrame:
     return g.apply(lambda s: metrics.block_mean(s.to_numpy())).rename("mu_mt").reset_index()
 
 
-def ecosystem(blocks: pd.DataFrame) -> pd.DataFrame:
-    """μ_t and the combined std over all models' blocks, per run and t."""
-    mu = model_means(blocks).groupby([*RUN, "t"])["mu_mt"]
-    mu = mu.apply(lambda s: metrics.ecosystem_mean(s.to_list())).rename("mu_t")
-    std = blocks.groupby([*RUN, "t"])
-    std = std.apply(
-        lambda g: metrics.combined_std([x["ppl"].to_numpy() for _, x in g.groupby("m")]),
+def combined_std(blocks: pd.DataFrame) -> pd.DataFrame:
+    """The combined std over all models' per-block perplexities, per run and t."""
+    g = blocks.groupby([*RUN, "t"])
+    std = g.apply(
+        lambda x: metrics.combined_std([y["ppl"].to_numpy() for _, y in x.groupby("m")]),
         include_groups=False,
-    ).rename("std")
-    return pd.concat([mu, std], axis=1).reset_index()
+    )
+    return std.rename("std").reset_index()
+
+
+def ecosystem(sweep: Sweep) -> pd.DataFrame:
+    """μ_t (mean over models of μ_{m,t}) and the combined std, per run and t."""
+    mu = sweep.means.groupby([*RUN, "t"])["mu_mt"]
+    mu = mu.apply(lambda s: metrics.ecosystem_mean(s.to_list())).rename("mu_t").reset_index()
+    return mu.merge(sweep.std, on=[*RUN, "t"], how="left")
 
 
 def aggregated(eco: pd.DataFrame) -> pd.DataFrame:
@@ -60,3 +63,10 @@ def optimum(agg: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def monotone(d_opt: dict[int, float]) -> list[int]:
+    """The paper's Eq. 6, T1 < T2 ⇒ D_opt(T1) ≤ D_opt(T2): the T at which D_opt falls
+    below an earlier optimum (empty: it holds)."""
+    ts = sorted(d_opt)
+    return [T for i, T in enumerate(ts) if any(d_opt[T] < d_opt[s] for s in ts[:i])]

@@ -16,14 +16,10 @@ models' per-block perplexities as the histogram `ppl/blocks`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import shutil
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -31,6 +27,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from ecosys import wandb_files
 from ecosys.store import read_metrics
 
 log = logging.getLogger(__name__)
@@ -95,10 +92,12 @@ class WandbTracker(Tracker):
         cond = info["condition"]
         config = {
             **{k: cond[k] for k in ("model", "data", "scale", "data_quality", "diversity")},
+            "run": info["name"],
             "D": info["D"],
             "M": info["M"],
             "seed": info["seed"],
             "run_dir": str(self.run_dir),
+            **info.get("world", {}),  # the synthetic world's exp(H) and oracle perplexity
             **flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)),
         }
         self.run = wandb.init(
@@ -165,19 +164,12 @@ class WandbTracker(Tracker):
 
 
 def _offline_steps(session: Path) -> list[int]:
-    """The t of every history record in an offline W&B session, read by W&B's own
-    reader (`wandb leet inspect`); a session killed before W&B wrote holds none."""
-    exe = shutil.which("wandb") or str(Path(sys.executable).with_name("wandb"))
-    proc = subprocess.run(
-        [exe, "leet", "inspect", "--json", str(session)], capture_output=True, text=True
-    )
-    steps = []
-    for line in proc.stdout.splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            record = json.loads(line)
-            if record.get("type") == "history" and "t" in record["history"]["item"]:
-                steps.append(int(record["history"]["item"]["t"]))
-    return steps
+    """The t of every history record in an offline W&B session (a session killed
+    before W&B wrote holds none)."""
+    items = [
+        r["history"]["item"] for r in wandb_files.records(session) if r.get("type") == "history"
+    ]
+    return [int(item["t"]) for item in items if "t" in item]
 
 
 def _logged_in() -> bool:

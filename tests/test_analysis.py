@@ -5,9 +5,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from analysis import load, stats
+from analysis import bootstrap, load, stats
 from analysis.__main__ import main as analysis_main
 
 
@@ -98,8 +99,9 @@ def test_block_table_is_tidy_and_complete(sweep):
 
 def test_statistics_equal_independent_computation(sweep):
     root, runs, T = sweep
-    blocks = load.blocks_table(load.find_runs(root))
-    eco = stats.ecosystem(blocks)
+    sweep = load.read(root)
+    blocks = sweep.blocks
+    eco = stats.ecosystem(sweep)
     agg = stats.aggregated(eco)
     for D, (_, ppl) in runs.items():
         mu_t, std, mu_T = independent(ppl, T)
@@ -117,7 +119,7 @@ def test_statistics_equal_independent_computation(sweep):
 
 def test_d_opt_with_ties_and_a_non_monotone_sequence(sweep):
     root, _, _ = sweep
-    agg = stats.aggregated(stats.ecosystem(load.blocks_table(load.find_runs(root))))
+    agg = stats.aggregated(stats.ecosystem(load.read(root)))
     opt = stats.optimum(agg).set_index("T")["D_opt"].to_dict()
     # μ_T by hand: D=1: 10, 20, 20, 15.5; D=2: 12, 16, 18.67, 24; D=4: 14, 16, 18.67, 24
     assert opt == {1: 1.0, 2: 2.0, 3: 2.0, 4: 1.0}
@@ -128,7 +130,7 @@ def test_seeds_are_averaged_before_the_argmin(tmp_path):
     for D, seed, mu in [(1, 0, 10), (1, 1, 30), (2, 0, 18), (2, 1, 18)]:
         arrs = [np.full(3, float(mu)) for _ in range(D)]
         make_run(tmp_path, f"d{D}s{seed}", D, seed, {-1: np.ones(3), 0: arrs}, T)
-    agg = stats.aggregated(stats.ecosystem(load.blocks_table(load.find_runs(tmp_path))))
+    agg = stats.aggregated(stats.ecosystem(load.read(tmp_path)))
     # D=1 averages to 20 over seeds, D=2 to 18, although seed 0 alone favours D=1
     assert stats.optimum(agg)["D_opt"].tolist() == [2.0]
 
@@ -139,7 +141,7 @@ def test_partial_sweeps_are_reported_and_analysed(sweep, capsys):
     info = json.loads((d / "run.json").read_text())
     info["T"] = 10
     (d / "run.json").write_text(json.dumps(info))
-    assert analysis_main([str(root)]) == 0
+    assert analysis_main([str(root), "--no-report", "--reps", "50"]) == 0
     out = capsys.readouterr().out
     assert "run_d4 has 4 of 10 iterations" in out
     assert "D_opt" in out
@@ -156,3 +158,88 @@ def test_run_dirs_are_found_by_folder_or_glob(sweep):
 def test_no_runs_is_a_clear_error(tmp_path, capsys):
     assert analysis_main([str(tmp_path)]) == 1
     assert "no run dirs" in capsys.readouterr().err
+
+
+def test_bootstrap_interval_matches_the_standard_error_of_a_mean(tmp_path):
+    """One model, one seed, T = 1, iid blocks: the bootstrap's spread of μ_1 is the
+    standard error σ/√B of a mean, and its interval covers the estimate."""
+    rng = np.random.default_rng(1)
+    blocks = rng.normal(50.0, 10.0, size=400)
+    make_run(tmp_path, "one", 1, 0, {-1: np.ones(400), 0: [blocks]}, T=1)
+    intervals, p_opt = bootstrap.bootstrap(load.read(tmp_path), reps=4000, seed=0)
+    (row,) = intervals.to_dict("records")
+    se = blocks.std(ddof=1) / np.sqrt(len(blocks))
+    assert row["lo"] < blocks.mean() < row["hi"]
+    assert (row["hi"] - row["lo"]) / (2 * 1.96) == pytest.approx(se, rel=0.08)
+    assert p_opt["p"].tolist() == [1.0]
+
+
+def test_bootstrap_probabilities_sum_to_one_and_repeat_with_the_seed(sweep):
+    root, _, T = sweep
+    s = load.read(root)
+    intervals, p_opt = bootstrap.bootstrap(s, reps=300, seed=5)
+    again, p_again = bootstrap.bootstrap(s, reps=300, seed=5)
+    pd.testing.assert_frame_equal(intervals, again)
+    pd.testing.assert_frame_equal(p_opt, p_again)
+    assert np.allclose(p_opt.groupby("T")["p"].sum(), 1.0)
+    point = stats.aggregated(stats.ecosystem(s)).set_index(["D", "T"])["mu_T"]
+    for r in intervals.itertuples():
+        assert r.lo <= point[(r.D, r.T)] <= r.hi
+    assert sorted(p_opt["T"].unique()) == list(range(1, T + 1))
+
+
+def test_identical_ecosystems_tie_to_the_smaller_d_in_every_replicate(tmp_path):
+    """A paired bootstrap: the same resampled blocks for every D, so identical data
+    ties exactly in every replicate (and the tie goes to the smaller D)."""
+    arr = np.random.default_rng(2).uniform(10, 30, 50)
+    for d in (1, 2):
+        make_run(tmp_path, f"d{d}", d, 0, {-1: arr, 0: [arr] * d, 1: [arr] * d}, T=2)
+    _, p_opt = bootstrap.bootstrap(load.read(tmp_path), reps=200)
+    assert p_opt.set_index(["T", "D"])["p"].to_dict() == {
+        (1, 1.0): 1.0,
+        (1, 2.0): 0.0,
+        (2, 1.0): 1.0,
+        (2, 2.0): 0.0,
+    }
+
+
+def test_seed_resampling_spans_the_seeds(tmp_path):
+    for seed, mu in [(0, 10.0), (1, 30.0)]:
+        make_run(tmp_path, f"s{seed}", 1, seed, {-1: np.ones(2), 0: [np.full(2, mu)]}, T=1)
+    intervals, _ = bootstrap.bootstrap(load.read(tmp_path), reps=500)
+    (row,) = intervals.to_dict("records")
+    assert row["lo"] == 10.0 and row["hi"] == 30.0  # a quarter of replicates draw one seed twice
+
+
+@pytest.mark.parametrize(
+    ("d_opt", "violations"),
+    [
+        ({1: 1, 2: 2, 3: 2, 4: 16}, []),
+        ({1: 1, 2: 4, 3: 2}, [3]),
+        ({1: 2, 2: 1, 3: 4, 4: 1}, [2, 4]),
+    ],
+)
+def test_eq6_monotonicity(d_opt, violations):
+    assert stats.monotone(d_opt) == violations
+
+
+def test_report_and_figures_are_written(sweep, tmp_path):
+    root, _, _ = sweep
+    out = tmp_path / "out"
+    assert analysis_main([str(root), "--out", str(out), "--reps", "100"]) == 0
+    report = (out / "report.md").read_text()
+    assert "## tiny · synthetic · tiny · beam" in report
+    assert "**D_opt(T)**" in report and "D_opt (P)" in report
+    assert "against the paper's Eq. 6" in report  # the sweep's D_opt falls at T = 4
+    assert "the diversity whose perplexity aggregated" in report
+    for name in ("d_opt", "trajectories", "mu_T", "distributions"):
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+        assert f"]({name}.png)" in report
+
+
+def test_missing_seeds_are_named(tmp_path):
+    for d, seed in [(1, 0), (1, 1), (2, 0)]:
+        arrs = [np.full(2, 5.0)] * d
+        make_run(tmp_path, f"d{d}s{seed}", d, seed, {-1: np.ones(2), 0: arrs}, T=1)
+    assert load.read(tmp_path).missing() == ["tiny/synthetic/tiny/beam D=2: no run for seed(s) [1]"]

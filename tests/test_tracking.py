@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import cli, only_run_dir, run_until, small_args
 
@@ -111,3 +112,32 @@ def test_a_multirun_is_one_wandb_group_named_after_its_sweep_dir(tmp_path, cache
     cli(*small_args(tmp_path / "x", cache_dir, "T=1", *WANDB, "tracking.group=mine"))
     (offline,) = (only_run_dir(tmp_path / "x") / "tracking" / "wandb").glob("offline-run-*")
     assert next(r["run"]["run_group"] for r in inspect(offline) if r["type"] == "run") == "mine"
+
+
+def test_analysis_from_offline_wandb_equals_analysis_from_run_dirs(tmp_path, cache_dir):
+    """The W&B reader and the run-dir reader give the same μ_{m,t}, std, μ_T and D_opt."""
+    from analysis import load, stats, wandb_source
+    from analysis.__main__ import main as analysis_main
+
+    sweep_dir = tmp_path / "sweep"
+    cli("--multirun", "diversity=d1,d2", *small_args(sweep_dir, cache_dir, "T=2", *WANDB))
+    from_dirs = load.read(sweep_dir)
+    from_wandb = wandb_source.from_records(wandb_source.offline_records(sweep_dir))
+    assert from_wandb.blocks is None and len(from_wandb.runs) == 2
+    key = ["run", "t"]
+    a = stats.ecosystem(from_dirs).sort_values(key).reset_index(drop=True)
+    b = stats.ecosystem(from_wandb).sort_values(key).reset_index(drop=True)
+    assert a["run"].tolist() == b["run"].tolist() and a["t"].tolist() == b["t"].tolist()
+    assert np.allclose(a["mu_t"], b["mu_t"], rtol=1e-12) and np.allclose(
+        a["std"], b["std"], rtol=1e-12
+    )
+    opt_a = stats.optimum(stats.aggregated(a))
+    opt_b = stats.optimum(stats.aggregated(b))
+    assert opt_a["D_opt"].tolist() == opt_b["D_opt"].tolist()
+    assert (
+        analysis_main(
+            [str(sweep_dir), "--wandb-offline", "--out", str(tmp_path / "rep"), "--reps", "50"]
+        )
+        == 0
+    )
+    assert "offline W&B runs" in (tmp_path / "rep" / "report.md").read_text()

@@ -1,0 +1,158 @@
+"""The paper's figures from a sweep (seaborn; PNG for reading, PDF for papers).
+
+    d_opt           D_opt(T) against T, shaded by P(D is the optimum)     (paper Fig. 3)
+    trajectories    μ_t per D with the combined-std band                   (Fig. 4)
+    mu_T            μ_T at the largest T against D, with intervals         (Fig. 5b)
+    distributions   per-block perplexities per t and D                     (App. E)
+
+A sweep over several conditions (scale, data quality, …) gets one panel per condition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from analysis.sweep import CONDITION
+
+sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
+
+
+def label(cond) -> str:
+    return " · ".join(str(c) for c in cond)
+
+
+def d_label(d: float) -> str:
+    return f"{d:g}" if float(d).is_integer() else f"{d:.2f}"
+
+
+def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _panels(n: int, width: float = 5.0, height: float = 3.6):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, axes[0]
+
+
+def d_opt(opt: pd.DataFrame, p_opt: pd.DataFrame, out: Path) -> list[Path]:
+    conds = list(opt.groupby(CONDITION).groups)
+    fig, axes = _panels(len(conds))
+    for ax, cond in zip(axes, conds, strict=True):
+        p = p_opt.set_index(CONDITION).loc[[cond]].pivot_table(index="D", columns="T", values="p")
+        p = p.sort_index(ascending=False)
+        sns.heatmap(
+            p,
+            ax=ax,
+            cmap="Blues",
+            vmin=0,
+            vmax=1,
+            cbar_kws={"label": "P(D is optimal)"},
+            yticklabels=[d_label(d) for d in p.index],
+            linewidths=0.5,
+            linecolor="white",
+        )
+        o = opt.set_index(CONDITION).loc[[cond]].set_index("T")["D_opt"]
+        rows = {d: i + 0.5 for i, d in enumerate(p.index)}
+        cols = {T: j + 0.5 for j, T in enumerate(p.columns)}
+        ax.plot(
+            [cols[T] for T in o.index],
+            [rows[d] for d in o],
+            "o-",
+            color="darkorange",
+            lw=2,
+            label="D_opt(T)",
+        )
+        ax.set(xlabel="T (iterations aggregated)", ylabel="diversity D", title=label(cond))
+        ax.legend(loc="upper left", frameon=True)
+    fig.suptitle("Optimal diversity D_opt(T) = argmin_D μ_T, with bootstrap probability", y=1.02)
+    return _save(fig, out, "d_opt")
+
+
+def trajectories(eco: pd.DataFrame, out: Path) -> list[Path]:
+    conds = list(eco.groupby(CONDITION).groups)
+    fig, axes = _panels(len(conds))
+    for ax, cond in zip(axes, conds, strict=True):
+        g = (
+            eco.set_index(CONDITION)
+            .loc[[cond]]
+            .groupby(["D", "t"])[["mu_t", "std"]]
+            .mean()
+            .reset_index()
+        )
+        palette = sns.color_palette("viridis", g["D"].nunique())
+        for color, (d, x) in zip(palette, g.groupby("D"), strict=True):
+            ax.plot(x["t"], x["mu_t"], "o-", color=color, ms=3, label=f"D = {d_label(d)}")
+            lo = np.maximum(x["mu_t"] - x["std"], x["mu_t"] * 0.05)  # a log axis has no 0
+            ax.fill_between(x["t"], lo, x["mu_t"] + x["std"], color=color, alpha=0.15, lw=0)
+        ax.set_yscale("log")
+        ax.set(
+            xlabel="iteration t (−1: base model)",
+            ylabel="μ_t, mean test perplexity",
+            title=label(cond),
+        )
+        ax.legend(title="band: ± combined std", fontsize=8)
+    return _save(fig, out, "trajectories")
+
+
+def mu_T(agg: pd.DataFrame, intervals: pd.DataFrame, out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for cond, g in agg.groupby(CONDITION):
+        T = int(g["T"].max())
+        point = g[g["T"] == T].groupby("D")["mu_T"].mean()
+        ci = intervals.set_index(CONDITION).loc[[cond]]
+        ci = ci[ci["T"] == T].set_index("D").loc[point.index]
+        err = np.vstack([point - ci["lo"], ci["hi"] - point])
+        ax.errorbar(
+            point.index, point, yerr=err, fmt="o-", capsize=3, label=f"{label(cond)} (T = {T})"
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ds = sorted(agg["D"].unique())
+    ax.set_xticks(ds, [d_label(d) for d in ds])
+    ax.set(
+        xlabel="diversity D",
+        ylabel="μ_T (95% bootstrap interval)",
+        title="Aggregated perplexity against diversity",
+    )
+    ax.legend(fontsize=8)
+    return _save(fig, out, "mu_T")
+
+
+def distributions(blocks: pd.DataFrame, out: Path) -> list[Path]:
+    conds = list(blocks.groupby(CONDITION).groups)
+    fig, axes = _panels(len(conds), width=8.0)
+    for ax, cond in zip(axes, conds, strict=True):
+        b = blocks.set_index(CONDITION).loc[[cond]].reset_index()
+        b = b.assign(D=b["D"].map(d_label))
+        order = sorted(b["D"].unique(), key=float)
+        sns.boxenplot(
+            data=b,
+            x="t",
+            y="ppl",
+            hue="D",
+            hue_order=order,
+            ax=ax,
+            palette="viridis",
+            showfliers=False,
+            log_scale=True,
+            linewidth=0.5,
+        )
+        ax.set(
+            xlabel="iteration t (−1: base model)",
+            ylabel="per-block test perplexity",
+            title=label(cond),
+        )
+        ax.legend(title="D", fontsize=8, ncols=len(order), loc="upper left")
+    return _save(fig, out, "distributions")

@@ -1,0 +1,141 @@
+"""report.md: the tables, the figures and a plain-language verdict per condition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.figures import d_label, label
+from analysis.stats import monotone
+from analysis.sweep import CONDITION
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.2f}" if x < 1e4 else f"{x:,.0f}"
+
+
+def markdown_table(frame: pd.DataFrame, index_name: str) -> str:
+    head = f"| {index_name} | " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * (len(frame.columns) + 1)
+    body = [
+        f"| {i} | " + " | ".join(map(str, row)) + " |"
+        for i, row in zip(frame.index, frame.to_numpy(), strict=True)
+    ]
+    return "\n".join([head, rule, *body])
+
+
+def d_opt_line(opt: pd.DataFrame, p_opt: pd.DataFrame) -> pd.DataFrame:
+    """One row: D_opt(T) with the bootstrap probability that it is the optimum."""
+    p = p_opt.set_index(["T", "D"])["p"]
+    cells = {
+        int(T): f"{d_label(d)} ({p.get((T, d), float('nan')):.2f})"
+        for T, d in zip(opt["T"], opt["D_opt"], strict=True)
+    }
+    return pd.DataFrame([cells], index=["D_opt (P)"])
+
+
+def verdict(
+    cond, eco: pd.DataFrame, opt: pd.DataFrame, p_opt: pd.DataFrame, world: tuple | None
+) -> str:
+    d_opt = dict(zip(opt["T"].astype(int), opt["D_opt"], strict=True))
+    t_max = max(d_opt)
+    p_last = p_opt[(p_opt["T"] == t_max) & (p_opt["D"] == d_opt[t_max])]["p"].iloc[0]
+    spans = []  # runs of equal D_opt: [d, first T, last T]
+    for T in sorted(d_opt):
+        if spans and spans[-1][0] == d_opt[T]:
+            spans[-1][2] = T
+        else:
+            spans.append([d_opt[T], T, T])
+    parts = [
+        f"D = {d_label(d)} " + (f"at T = {a}" if a == b else f"for T = {a} … {b}")
+        for d, a, b in spans
+    ]
+    text = [
+        f"With {label(cond)}, the diversity whose perplexity aggregated over the first T "
+        f"iterations is lowest is {', '.join(parts[:-1]) + ' and ' if len(parts) > 1 else ''}"
+        f"{parts[-1]} (probability {p_last:.2f} that D = {d_label(d_opt[t_max])} is optimal at "
+        f"T = {t_max}, resampling test blocks, models and seeds)."
+    ]
+    bad = monotone(d_opt)
+    text.append(
+        " D_opt(T) never decreases as T grows, as the paper's Eq. 6 predicts."
+        if not bad
+        else f" D_opt(T) decreases at T = {', '.join(map(str, bad))}, against the paper's Eq. 6."
+    )
+    mu = eco.groupby(["D", "t"])["mu_t"].mean()
+    last = int(eco["t"].max())
+    for d in (min(eco["D"]), max(eco["D"])):
+        a, b = mu[(d, 0)], mu[(d, last)]
+        text.append(
+            f" At D = {d_label(d)} mean test perplexity went from {_fmt(a)} at t = 0"
+            f" to {_fmt(b)} at t = {last} (×{b / a:.2f})."
+        )
+    if world is not None:
+        text.append(
+            f" The synthetic world's floor is exp(H) = {world[0]:.2f}"
+            f" (oracle per-block perplexity {world[1]:.2f})."
+        )
+    if p_last < 0.9:
+        text.append(f" The optimum at T = {t_max} is not settled: more seeds would tell.")
+    return "".join(text)
+
+
+def write(
+    out: Path, sources: str, notes: list[str], reps: int, tables: dict, figures: list[str]
+) -> Path:
+    """tables: per condition {'eco', 'agg', 'opt', 'p_opt', 'intervals', 'world'}."""
+    lines = [
+        "# ecosys report",
+        "",
+        f"Source: {sources}. Intervals and probabilities: {reps} bootstrap replicates over "
+        "test blocks, "
+        "models and seeds (95% percentile intervals; ties go to the smaller D).",
+    ]
+    if notes:
+        lines += ["", "Missing from the sweep:", *[f"- {n}" for n in notes]]
+    for cond, t in tables.items():
+        lines += [
+            "",
+            f"## {label(cond)}",
+            "",
+            verdict(cond, t["eco"], t["opt"], t["p_opt"], t["world"]),
+            "",
+        ]
+        lines += [
+            "**D_opt(T)**, with the probability that it is the optimum:",
+            "",
+            markdown_table(d_opt_line(t["opt"], t["p_opt"]), "T"),
+            "",
+        ]
+        point = t["agg"].groupby(["T", "D"])["mu_T"].mean()
+        ci = t["intervals"].set_index(["T", "D"])
+        cells = {
+            f"D = {d_label(d)}": [
+                f"{_fmt(point[(T, d)])} "
+                f"[{_fmt(ci.loc[(T, d), 'lo'])}, {_fmt(ci.loc[(T, d), 'hi'])}]"
+                for T in sorted(t["agg"]["T"].unique())
+            ]
+            for d in sorted(t["agg"]["D"].unique())
+        }
+        lines += [
+            "**μ_T** = mean of μ_0 … μ_{T−1} [95% interval]:",
+            "",
+            markdown_table(pd.DataFrame(cells, index=sorted(t["agg"]["T"].unique())), "T"),
+            "",
+        ]
+        mu = t["eco"].groupby(["t", "D"])["mu_t"].mean().unstack("D").map(_fmt)
+        mu.columns = [f"D = {d_label(d)}" for d in mu.columns]
+        lines += [
+            "**μ_t**, mean per-block test perplexity (t = −1: the base model):",
+            "",
+            markdown_table(mu, "t"),
+            "",
+        ]
+    lines += ["", "## Figures", ""] + [f"![{f}]({f}.png) ([pdf]({f}.pdf))" for f in figures]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+__all__ = ["CONDITION", "write"]

@@ -1,0 +1,73 @@
+"""The W&B reader: W&B runs → a Sweep, live (the public API) or from offline files.
+
+W&B mirrors each run's config and per-iteration metrics (ecosys/tracking.py), not its
+per-block perplexities (only their histograms): these sweeps have μ_{m,t} and the
+combined std but no blocks, and the bootstrap resamples models and seeds only. Both
+sources go through `from_records`; only where the records come from differs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.load import run_row
+from analysis.sweep import CONDITION, RUN, Sweep
+from ecosys import wandb_files
+
+Record = tuple[dict, list[dict]]  # (a run's config, its history rows)
+
+
+def from_records(records: Iterable[Record]) -> Sweep:
+    runs, means, std = [], [], []
+    for config, history in records:
+        info = {
+            "name": config["run"],
+            "condition": {k: config[k] for k in CONDITION},
+            **{k: config[k] for k in ("D", "M", "seed", "T")},
+            "world": {k: config[k] for k in ("entropy_rate_ppl", "oracle_test_ppl") if k in config},
+        }
+        rows = {
+            int(h["t"]): h for h in history if "t" in h
+        }  # one per t (a resume never repeats one)
+        row = run_row(info, sum(t >= 0 for t in rows), config.get("run_dir", ""))
+        runs.append(row)
+        key = {k: row[k] for k in RUN}
+        for t, h in sorted(rows.items()):
+            std.append({**key, "t": t, "std": float(h["ppl/std"])})
+            means += [
+                {**key, "m": m, "t": t, "mu_mt": float(h[f"ppl/m{m}"])} for m in range(row["M"])
+            ]
+    return Sweep(pd.DataFrame(runs), pd.DataFrame(means), pd.DataFrame(std))
+
+
+def api_records(path: str, group: str | None = None) -> Iterator[Record]:
+    """Runs of a W&B project ("entity/project"), optionally one group, via the public API."""
+    import wandb
+
+    for run in wandb.Api().runs(path, filters={"group": group} if group else None):
+        yield dict(run.config), list(run.scan_history())
+
+
+def offline_records(*roots: str | Path) -> Iterator[Record]:
+    """Offline W&B runs under `roots`: every session of one run id (a resume adds one)
+    merged in order, read with W&B's own reader (`wandb leet inspect --json`)."""
+    sessions: dict[str, list[Path]] = defaultdict(list)
+    for root in roots:
+        for d in sorted(Path(root).rglob("offline-run-*")):
+            sessions[d.name.split("-", 3)[3]].append(d)  # offline-run-<date>_<time>-<id>
+    for _, dirs in sorted(sessions.items()):
+        config, history = {}, []
+        for d in sorted(dirs):
+            for record in wandb_files.records(d):
+                if record["type"] == "run":
+                    config |= record["run"]["config"]["update"]
+                elif record["type"] == "config":
+                    config |= record["config"].get("update", {})
+                elif record["type"] == "history":
+                    history.append(record["history"]["item"])
+        if "run" in config:
+            yield config, history
