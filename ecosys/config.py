@@ -373,14 +373,6 @@ def validate(cfg: DictConfig) -> None:
         "use tracking=wandb (auto) or tracking=none",
     )
 
-    modes = ("auto", "online", "offline", "disabled")
-    _check(
-        cfg.tracking.mode in modes,
-        "tracking.mode",
-        f"must be {'|'.join(modes)}, got {cfg.tracking.mode!r}",
-        "use tracking=wandb (auto) or tracking=none",
-    )
-
     b = cfg.data.block_size
     _check(b >= 2, "data.block_size", f"must be ≥ 2, got {b}", "use 128 (the paper)")
 

@@ -43,6 +43,11 @@ BAD = [
     (["model.path=/nonexistent/model"], "model.path"),
     (["model.dtype=int8"], "model.dtype"),
     (["world.min_successors=40"], "world.min_successors"),
+    (["tracking.mode=cloud"], "tracking.mode"),
+    (["model.source=hub"], "model.source"),
+    (["model=stories260k", "model.path=/nonexistent/dir", "data=files"], "model.path"),
+    (["model=tiny", "data=files"], "data"),
+    (["data=files", "model=gpt2", "data.train=/nonexistent/train.txt"], "data.train"),
 ]
 
 # Hydra's own errors: composition fails, its message names the option or key.
