@@ -75,8 +75,7 @@ def d_opt(opt: pd.DataFrame, p_opt: pd.DataFrame, out: Path) -> list[Path]:
             label="D_opt(T)",
         )
         ax.set(xlabel="T (iterations aggregated)", ylabel="diversity D", title=label(cond))
-        ax.legend(loc="upper left", frameon=True)
-    fig.suptitle("Optimal diversity D_opt(T) = argmin_D μ_T, with bootstrap probability", y=1.02)
+    fig.suptitle("D_opt(T) = argmin_D μ_T (orange); shading: bootstrap P(D is optimal)", y=1.02)
     return _save(fig, out, "d_opt")
 
 
