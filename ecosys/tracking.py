@@ -117,6 +117,7 @@ class WandbTracker(Tracker):
         self.run.define_metric("*", step_metric="t")
         self.mode = mode
         self.logged_t = self._already_logged()
+        self._save_state()
 
     def _load_state(self, run_id: str) -> dict[str, Any]:
         if self.state_path.exists():
@@ -145,7 +146,6 @@ class WandbTracker(Tracker):
         return last
 
     def sync(self) -> None:
-        self._save_state()
         for t, values in history(self.run_dir).items():
             if self.logged_t is not None and t <= self.logged_t:
                 continue
