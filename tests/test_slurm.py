@@ -1,0 +1,110 @@
+"""The grid on a real SLURM (launchers/slurm-local/up.sh, started by .ci/run) through
+hydra-submitit-launcher: same results as local runs, a requeued job resumes to the
+same numbers, a cancelled job is reported, not waited on forever."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, cli, only_run_dir, small_args
+from test_loop import snapshot
+
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(
+        shutil.which("sinfo") is None
+        or subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0,
+        reason="needs a running SLURM: launchers/slurm-local/up.sh (.ci/run starts it)",
+    ),
+]
+SLURM = ["--multirun", "hydra/launcher=slurm", "hydra.launcher.timeout_min=10"]
+
+
+def runs_by_name(root: Path) -> dict[str, Path]:
+    return {p.parent.name: p.parent for p in root.rglob("run.json")}
+
+
+def test_a_2x2_grid_on_slurm_equals_the_same_runs_done_locally(tmp_path, cache_dir, capsys):
+    grid = ["diversity=d1,d2", "data_quality=beam,temp1"]
+    start = time.monotonic()
+    proc = cli(*SLURM, *grid, *small_args(tmp_path / "slurm", cache_dir))
+    on_slurm = time.monotonic() - start
+    assert "Submitit 'slurm' sweep output dir" in proc.stdout
+    start = time.monotonic()
+    cli("--multirun", *grid, *small_args(tmp_path / "local", cache_dir))
+    local = time.monotonic() - start
+    with capsys.disabled():
+        print(f"\n2 × 2 grid: {on_slurm:.1f} s on SLURM, {local:.1f} s locally (one process)")
+    slurm_runs, local_runs = runs_by_name(tmp_path / "slurm"), runs_by_name(tmp_path / "local")
+    assert sorted(slurm_runs) == sorted(local_runs) and len(slurm_runs) == 4
+    for name, run in slurm_runs.items():
+        assert snapshot(run) == snapshot(local_runs[name]), name
+    assert list((tmp_path / "slurm" / ".submitit").iterdir())  # submitit's job folders
+
+
+def _job_id(out: Path) -> str:
+    for _ in range(300):
+        ids = [p.name for p in (out / ".submitit").glob("*") if re.fullmatch(r"\d+(_\d+)?", p.name)]
+        if ids:
+            return ids[0]
+        time.sleep(0.2)
+    raise AssertionError("no SLURM job appeared")
+
+
+def _wait_for_log(root: Path, pattern: str, seconds: float = 120) -> None:
+    """Until some run's log.txt under root shows `pattern`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(pattern in p.read_text() for p in root.glob("*/log.txt")):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern!r} never appeared in a log under {root}")
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ecosys", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir):
+    args = small_args(tmp_path / "slurm", cache_dir, "diversity=d2", "T=8")
+    sweep = _start([*SLURM, *args])
+    job = _job_id(tmp_path / "slurm")
+    _wait_for_log(tmp_path / "slurm", "t=0 |")  # well inside the run
+    # what a preemption or a time limit does to a submitit job: SIGUSR2 to the job steps;
+    # submitit checkpoints (the Hydra launcher resubmits itself), requeues the job, exits
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    out, _ = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, out
+    run = only_run_dir(tmp_path / "slurm")
+    log = (run / "log.txt").read_text()
+    assert log.count("run dir ") == 2  # the job started twice, on the same run dir
+    cli(*small_args(tmp_path / "local", cache_dir, "diversity=d2", "T=8"))
+    assert snapshot(run) == snapshot(only_run_dir(tmp_path / "local"))
+    states = subprocess.run(
+        ["sacct", "-j", job, "-n", "-X", "-o", "State"], capture_output=True, text=True
+    ).stdout
+    assert "COMPLETED" in states
+
+
+def test_a_cancelled_job_is_reported_not_waited_on(tmp_path, cache_dir):
+    sweep = _start([*SLURM, *small_args(tmp_path / "slurm", cache_dir, "T=30")])
+    job = _job_id(tmp_path / "slurm")
+    _wait_for_log(tmp_path / "slurm", "t=0 |")
+    subprocess.run(["scancel", job], check=True)
+    out, _ = sweep.communicate(timeout=120)
+    assert sweep.returncode != 0
+    assert "CANCELLED" in out
