@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm.auto import tqdm
+
+from ecosys.ranks import Ranks, over_batches
 
 
 def token_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -25,16 +29,25 @@ def block_nll(
     batch_size: int,
     accelerator: Accelerator,
     desc: str | None = None,
+    ranks: Ranks | None = None,
 ) -> np.ndarray:
-    """Mean token NLL of every block, float64 [n_blocks]."""
+    """Mean token NLL of every block, float64 [n_blocks] (batches split over `ranks`)."""
     model.eval()
-    out = []
-    for i in tqdm(range(0, len(blocks), batch_size), desc=desc, leave=False, disable=desc is None):
-        ids = torch.as_tensor(blocks[i : i + batch_size], device=accelerator.device)
+    n_batches = math.ceil(len(blocks) / batch_size)
+    bar = tqdm(total=n_batches, desc=desc, leave=False, disable=desc is None)
+
+    def batch(b: int) -> np.ndarray:
+        ids = torch.as_tensor(
+            blocks[b * batch_size : (b + 1) * batch_size], device=accelerator.device
+        )
         with accelerator.autocast():
             logits = model(input_ids=ids).logits
-        out.append(token_nll(logits, ids).mean(-1).double().cpu())
-    return torch.cat(out).numpy()
+        bar.update()
+        return token_nll(logits, ids).mean(-1).double().cpu().numpy()
+
+    out = over_batches(ranks, n_batches, batch)
+    bar.close()
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def block_perplexity(*args, **kwargs) -> np.ndarray:

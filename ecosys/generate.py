@@ -7,6 +7,7 @@ outputs do not depend on the batch size.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -14,6 +15,8 @@ import torch
 from accelerate import Accelerator
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
+
+from ecosys.ranks import Ranks, over_batches
 
 
 @torch.no_grad()
@@ -24,8 +27,13 @@ def continue_blocks(
     seed: int,
     accelerator: Accelerator,
     desc: str | None = None,
+    ranks: Ranks | None = None,
 ) -> tuple[np.ndarray, float]:
-    """(continuations [n, L] int64, new tokens per second)."""
+    """(continuations [n, L] int64, new tokens per second of this process).
+
+    Each batch is seeded from (seed, batch index), so sampled outputs do not depend on
+    how many ranks share the batches.
+    """
     model = accelerator.unwrap_model(model).eval()
     n, length = prompts.shape
     mode = (
@@ -39,10 +47,16 @@ def continue_blocks(
         if gcfg.do_sample
         else dict(do_sample=False, num_beams=gcfg.num_beams)
     )
-    torch.manual_seed(seed)
-    start, out = time.perf_counter(), []
-    for i in tqdm(range(0, n, gcfg.batch_size), desc=desc, leave=False, disable=desc is None):
-        ids = torch.as_tensor(prompts[i : i + gcfg.batch_size], device=accelerator.device)
+    n_batches = math.ceil(n / gcfg.batch_size)
+    bar = tqdm(total=n_batches, desc=desc, leave=False, disable=desc is None)
+    start, done = time.perf_counter(), 0
+
+    def batch(b: int) -> np.ndarray:
+        nonlocal done
+        ids = torch.as_tensor(
+            prompts[b * gcfg.batch_size : (b + 1) * gcfg.batch_size], device=accelerator.device
+        )
+        torch.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1)[0]))
         with accelerator.autocast():
             seqs = model.generate(
                 input_ids=ids,
@@ -52,6 +66,10 @@ def continue_blocks(
                 repetition_penalty=gcfg.repetition_penalty,
                 **mode,
             )
-        out.append(seqs[:, length:].cpu())
-    seconds = time.perf_counter() - start
-    return torch.cat(out).numpy().astype(np.int64), n * length / max(seconds, 1e-9)
+        bar.update()
+        done += len(ids) * length
+        return seqs[:, length:].cpu().numpy().astype(np.int64)
+
+    out = over_batches(ranks, n_batches, batch)
+    bar.close()
+    return np.concatenate(out), done / max(time.perf_counter() - start, 1e-9)

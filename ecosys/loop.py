@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import transformers
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
 from omegaconf import DictConfig
 
 import ecosys
@@ -33,7 +36,8 @@ from ecosys.evaluate import block_perplexity
 from ecosys.generate import continue_blocks
 from ecosys.members import Member, Roster
 from ecosys.pool import redistribute, redistribute_text
-from ecosys.store import RunStore, Unit
+from ecosys.ranks import Ranks, join_slurm_tasks
+from ecosys.store import RunLocked, RunStore, Unit
 from ecosys.tracking import Tracker, open_tracker
 from ecosys.train import fine_tune
 
@@ -59,30 +63,41 @@ class Ecosystem:
         self.members: list[Member] = roster.members
         self.m = len(self.members)
         self.accelerator = accelerator
+        self.ranks = Ranks(accelerator, self.m)
+        self.mine = self.ranks.models(self.m)  # the models whose units this process computes
         self.progress = cfg.runtime.progress
         self._bases: dict[str, tuple[torch.nn.Module, dict]] = {}  # loaded once per base
         self._base_ppl: dict[tuple[str, str], np.ndarray] = {}
 
     def run(self) -> None:
-        for m in range(self.m):
+        main, ranks = self.ranks.main, self.ranks
+        for m in self.mine:
             self.evaluate(-1, m)
-        self.summarize(-1, 0.0)
-        self.log_iteration(-1)
+        ranks.barrier()
+        if main:
+            self.summarize(-1, 0.0)
+            self.log_iteration(-1)
         for t in range(self.cfg.T):
             start = time.perf_counter()
-            for m in range(self.m):
+            for m in self.mine:
                 self.train(t, m)
-            for m in range(self.m):
+            for m in self.mine:
                 self.evaluate(t, m)
             if t < self.cfg.T - 1:
-                for m in range(self.m):
+                for m in self.mine:
                     self.generate(t, m)
-                self.pool(t)
-            self.summarize(t, time.perf_counter() - start)
-            self.log_iteration(t)
-        for m in range(self.m):  # the final checkpoints are part of the result: verify them
+                ranks.barrier()  # every model's generated set is committed
+                if main:
+                    self.pool(t)
+            ranks.barrier()  # the pool (next iteration's training sets) is committed
+            if main:
+                self.summarize(t, time.perf_counter() - start)
+                self.log_iteration(t)
+        for m in self.mine:  # the final checkpoints are part of the result: verify them
             self.weights(self.cfg.T - 1, m)
-            self.store.prune_checkpoints(m, before=self.cfg.T - 1)
+            if ranks.writes(m):
+                self.store.prune_checkpoints(m, before=self.cfg.T - 1)
+        ranks.barrier()
 
     # -- models and data ---------------------------------------------------------------
 
@@ -106,28 +121,35 @@ class Ecosystem:
         if t < 0:
             return None
         unit = Unit.of("train", t, m)
-        path = self.store.verified_checkpoint(unit)
-        if path is None:
+        if self.ranks.agree(self.store.verified_checkpoint(unit) is None):
             self.train(t, m)
-            path = self.store.verified_checkpoint(unit)
-        return path
+        return self.store.checkpoint_path(m, t)
 
     def training_set(self, t: int, m: int) -> np.ndarray:
         """Member m's training blocks at t: its generation set, then its pool share."""
         if t == 0:
             return self.members[m].prompts
-        self.pool(t - 1)  # no-op unless the pool was lost
         if self.roster.shared_tokens:
             sizes = [mem.n for mem in self.members]
             return self.store.array(f"pools/t{t - 1:02d}")[corpus.slices(sizes)[m]]
         return self.store.array(f"pools/t{t - 1:02d}.m{m:02d}")
 
-    def _todo(self, unit: Unit) -> bool:
-        """True when `unit` still has to run (not committed, or its files are corrupt)."""
-        if self.store.done(unit):
+    def _todo(self, unit: Unit, together: bool = True) -> bool:
+        """True when `unit` still has to run (not committed, or its files are corrupt);
+        ranks that compute a unit `together` decide together (rank 0 alone otherwise)."""
+        done = self.store.done(unit)
+        if self.ranks.agree(done) if together else done:
             return False
         log.debug("start %s", unit.key)
         return True
+
+    def _commit(self, unit: Unit, m: int, **parts) -> None:
+        """Commit model m's unit from the rank that writes it; ranks sharing the model
+        wait for the files before they go on."""
+        if self.ranks.writes(m):
+            self.store.commit(unit, **parts)
+        if self.ranks.data_parallel:
+            self.ranks.barrier()
 
     def _desc(self, phase: str, t: int, m: int) -> str | None:
         return f"t={t} {phase} m={m + 1}/{self.m}" if self.progress else None
@@ -136,7 +158,7 @@ class Ecosystem:
         self, model: torch.nn.Module, blocks: np.ndarray, desc: str | None
     ) -> np.ndarray:
         return block_perplexity(
-            model, blocks, self.cfg.train.eval_batch_size, self.accelerator, desc
+            model, blocks, self.cfg.train.eval_batch_size, self.accelerator, desc, self.ranks
         )
 
     # -- units -------------------------------------------------------------------------
@@ -156,10 +178,8 @@ class Ecosystem:
             seeds.derive(self.cfg.seed, "train", t, m),
             self.accelerator,
             self._desc("train", t, m),
+            self.ranks,
         )
-        tmp = self.store.temp_checkpoint_path(m, t)
-        models.save_weights(model, tmp)
-        ckpt = self.store.adopt_checkpoint(tmp, m, t)
         info = {
             "loss": result.loss,
             "val_loss": result.val_loss,
@@ -168,8 +188,14 @@ class Ecosystem:
             "examples": len(blocks),
             "val_losses": result.val_losses,
         }
-        self.store.commit(unit, checkpoint=ckpt, info=info)
-        self.store.prune_checkpoints(m, before=t)
+        if self.ranks.writes(m):
+            tmp = self.store.temp_checkpoint_path(m, t)
+            models.save_weights(model, tmp)
+            ckpt = self.store.adopt_checkpoint(tmp, m, t)
+            self.store.commit(unit, checkpoint=ckpt, info=info)
+            self.store.prune_checkpoints(m, before=t)
+        if self.ranks.data_parallel:
+            self.ranks.barrier()
 
     def evaluate(self, t: int, m: int) -> None:
         """Per-block test perplexity of model m after t (t = -1: its base model)."""
@@ -192,7 +218,7 @@ class Ecosystem:
             on_train = self._perplexity(model, mem.prompts, None)
             arrays[_ppl_name("ppl_train", t, m)] = on_train
             info["ppl_train"] = metrics.block_mean(on_train)
-        self.store.commit(unit, arrays=arrays, info=info)
+        self._commit(unit, m, arrays=arrays, info=info)
 
     def generate(self, t: int, m: int) -> None:
         unit = Unit.of("generate", t, m)
@@ -205,17 +231,17 @@ class Ecosystem:
             seeds.derive(self.cfg.seed, "generate", t, m),
             self.accelerator,
             self._desc("generate", t, m),
+            self.ranks,
         )
         distinct = len({r.tobytes() for r in tokens}) / len(tokens)
         info = {"tokens_per_s": speed, "distinct": distinct}
-        self.store.commit(unit, arrays={f"gen/t{t:02d}.m{m:02d}": tokens}, info=info)
+        self._commit(unit, m, arrays={f"gen/t{t:02d}.m{m:02d}": tokens}, info=info)
 
     def pool(self, t: int) -> None:
+        """Rank 0, once every model's generated set of t is committed (and verified)."""
         unit = Unit.of("pool", t)
-        if not self._todo(unit):
+        if not self._todo(unit, together=False):
             return
-        for m in range(self.m):
-            self.generate(t, m)  # no-op unless a generated set was lost
         generated = [self.store.array(f"gen/t{t:02d}.m{m:02d}") for m in range(self.m)]
         rng = seeds.rng(self.cfg.seed, "pool", t)
         fraction = self.cfg.data_quality.real_fraction
@@ -250,7 +276,7 @@ class Ecosystem:
 
     def summarize(self, t: int, seconds: float) -> None:
         unit = Unit.of("summary", t)
-        if not self._todo(unit):
+        if not self._todo(unit, together=False):
             return
         ppls = [self.store.array(_ppl_name("ppl", t, m)) for m in range(self.m)]
         rows = []
@@ -347,25 +373,39 @@ def _encoder(mem: Member):
 
 def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = None) -> Path:
     """Run (or resume) the ecosystem `cfg` describes; returns its run directory.
-    `group` names the sweep the run belongs to (the tracker's group)."""
+    `group` names the sweep the run belongs to (the tracker's group). Under
+    `accelerate launch` every process calls this; ecosys/ranks.py says who does what."""
     config.validate(cfg)
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
+    accelerator = _accelerator(cfg)
+    main = accelerator.is_main_process
+    if not main:  # one process tells the story
+        log.parent.setLevel(logging.WARNING)
     roster = members.assemble(cfg)  # bases, tokenizers, corpora, generation sets: no training
     run_dir = Path(root if root is not None else cfg.out_dir) / config.run_name(cfg)
-    info = _run_info(cfg, roster, run_dir)
+    info = _run_info(cfg, roster, run_dir, accelerator.num_processes)
 
-    with RunStore.open(run_dir, cfg, info) as store:
+    with _open_store(run_dir, cfg, info, accelerator) as store:
         log.info("run dir %s", run_dir)
         sizes = [mem.n for mem in roster.members]
         log.info(
-            "N = %s blocks of %d → %d models × %s (%d dropped)",
+            "N = %s blocks of %d → %d models × %s (%d dropped)%s",
             "/".join(map(str, roster.samples.values())),
             config.block_size(cfg),
             len(sizes),
             f"{sizes[0]} blocks" if len(set(sizes)) == 1 else "/".join(map(str, sizes)),
             roster.dropped,
+            f"; {accelerator.num_processes} processes" if accelerator.num_processes > 1 else "",
         )
+        if accelerator.num_processes > 1:
+            world = dist.get_world_size() if dist.is_initialized() else 1
+            mode = (
+                "data-parallel per model"
+                if roster_dp(roster, accelerator)
+                else "models spread over ranks"
+            )
+            log.info("process group: world size %d (%s)", world, mode)
         if "world" in info:
             w = info["world"]
             log.info(
@@ -373,10 +413,11 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
                 w["entropy_rate_ppl"],
                 w["oracle_test_ppl"],
             )
-        accelerator = Accelerator(cpu=cfg.runtime.cpu, mixed_precision=cfg.train.mixed_precision)
         for mcfg in {id(mem.model): mem.model for mem in roster.members}.values():
-            base.ensure(cfg, mcfg, accelerator)
-        tracker = open_tracker(cfg, run_dir, info, group)
+            base.ensure(
+                cfg, mcfg, accelerator
+            )  # one process builds it, the others wait on its lock
+        tracker = open_tracker(cfg, run_dir, info, group) if main else Tracker()
         try:
             gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
             Ecosystem(cfg, store, roster, accelerator, tracker).run()
@@ -386,9 +427,42 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
     return run_dir
 
 
-def _run_info(cfg: DictConfig, roster: Roster, run_dir: Path) -> dict:
+def _accelerator(cfg: DictConfig) -> Accelerator:
+    """The process's Accelerator. Several launched processes without a GPU join one
+    process group on the CPU (gloo): Accelerate would otherwise run them as
+    independent copies of the whole run."""
+    join_slurm_tasks()
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    cpu = cfg.runtime.cpu or (launched and not torch.cuda.is_available())
+    return Accelerator(cpu=cpu, mixed_precision=cfg.train.mixed_precision)
+
+
+def roster_dp(roster: Roster, accelerator: Accelerator) -> bool:
+    return Ranks(accelerator, len(roster.members)).data_parallel
+
+
+def _open_store(run_dir: Path, cfg: DictConfig, info: dict, accelerator: Accelerator) -> RunStore:
+    """Rank 0 opens (locks, checks, writes) the run store; the other ranks attach to it
+    once it has, or raise what rank 0 raised."""
+    if accelerator.num_processes == 1:
+        return RunStore.open(run_dir, cfg, info)
+    store, error = None, None
+    if accelerator.is_main_process:
+        try:
+            store = RunStore.open(run_dir, cfg, info)
+        except (config.ConfigError, RunLocked) as err:
+            error = err
+    box = [error]
+    broadcast_object_list(box, from_process=0)
+    if box[0] is not None:
+        raise box[0]
+    return store or RunStore.attach(run_dir)
+
+
+def _run_info(cfg: DictConfig, roster: Roster, run_dir: Path, processes: int) -> dict:
     first = roster.members[0]
     info = {
+        "processes": processes,
         "run_id": config.config_hash(cfg),
         "name": run_dir.name,
         "condition": config.condition(cfg),

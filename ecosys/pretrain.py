@@ -37,12 +37,16 @@ def pretrain_tiny(
         return warm * 0.5 * (1 + math.cos(math.pi * step / p.steps))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    model, opt = accelerator.prepare(model, opt)
+    alone = accelerator.num_processes > 1  # one rank builds it, under a lock: no process group
+    if alone:
+        model.to(accelerator.device)
+    else:
+        model, opt = accelerator.prepare(model, opt)
     model.train()
     bar = tqdm(range(p.steps), desc="pretrain base", disable=not progress)
     for _ in bar:
         ids = torch.as_tensor(q.sample(p.batch_size, m.n_positions, rng), device=accelerator.device)
-        loss = step(model, ids, opt, sched, accelerator)
+        loss = step(model, ids, opt, sched, accelerator, plain=alone)
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
     accelerator.unwrap_model(model).save_pretrained(out)
     accelerator.free_memory()

@@ -89,7 +89,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 class RunStore:
     """Open with `RunStore.open(run_dir, cfg)`; use as a context manager (holds the lock)."""
 
-    def __init__(self, root: Path, lock: FileLock):
+    def __init__(self, root: Path, lock: FileLock | None):
         self.root = root
         self._lock = lock
         self._log_handler: logging.Handler | None = None
@@ -137,6 +137,11 @@ class RunStore:
             raise
         return store
 
+    @classmethod
+    def attach(cls, root: Path) -> RunStore:
+        """The store another process of this run (rank 0) has opened and holds locked."""
+        return cls(Path(root), None)
+
     @staticmethod
     def _check_same_config(root: Path, cfg: DictConfig) -> None:
         path = root / "config.yaml"
@@ -164,7 +169,8 @@ class RunStore:
             logging.getLogger("ecosys").removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
-        self._lock.release()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> RunStore:
         return self

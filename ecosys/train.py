@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from ecosys.evaluate import block_nll, token_nll
+from ecosys.ranks import Ranks
 
 
 @dataclass
@@ -28,15 +29,42 @@ class TrainResult:
     val_losses: list[float]  # per epoch, for the record
 
 
-def step(model, ids: torch.Tensor, opt, sched, accelerator: Accelerator) -> float:
-    """One optimizer step on a batch of blocks (next-token NLL); returns the loss."""
-    with accelerator.autocast():
-        loss = token_nll(model(input_ids=ids).logits, ids).mean()
-    accelerator.backward(loss)
+def step(
+    model,
+    ids: torch.Tensor,
+    opt,
+    sched,
+    accelerator: Accelerator,
+    ranks: Ranks | None = None,
+    plain: bool = False,
+) -> float:
+    """One optimizer step on a batch of blocks; returns the batch's mean token NLL.
+
+    Data-parallel (`ranks.data_parallel`): this rank takes blocks rank::K of the batch
+    and scales its summed loss so that DDP's gradient average is the gradient of the
+    whole batch's mean, as one process would compute it. `plain`: a model that was not
+    `accelerator.prepare`d (one rank's own model), so a plain backward pass.
+    """
+    if ranks is not None and ranks.data_parallel:
+        mine = ids[ranks.rank :: ranks.k]
+        weight = ranks.k / (ids.size(0) * (ids.size(1) - 1)) if len(mine) else 0.0
+        mine = mine if len(mine) else ids[:1]  # every rank must join the backward pass
+        with accelerator.autocast():
+            loss = token_nll(model(input_ids=mine).logits, mine).sum() * weight
+        accelerator.backward(loss)
+        batch_loss = accelerator.reduce(loss.detach(), reduction="sum") / ranks.k
+    else:
+        with accelerator.autocast():
+            loss = token_nll(model(input_ids=ids).logits, ids).mean()
+        if plain:
+            loss.backward()
+        else:
+            accelerator.backward(loss)
+        batch_loss = loss.detach()
     opt.step()
     sched.step()
     opt.zero_grad(set_to_none=True)
-    return loss.item()
+    return batch_loss.item()
 
 
 def fine_tune(
@@ -47,8 +75,10 @@ def fine_tune(
     seed: int,
     accelerator: Accelerator,
     desc: str | None = None,
+    ranks: Ranks | None = None,
 ) -> TrainResult:
-    """Train `model` in place for tcfg.epochs epochs on `blocks` [n, L]."""
+    """Train `model` in place for tcfg.epochs epochs on `blocks` [n, L]; with `ranks`
+    in data-parallel mode every rank calls this together (DDP)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout, where the model has any
     n_batches = math.ceil(len(blocks) / tcfg.batch_size)
@@ -61,16 +91,19 @@ def fine_tune(
         )
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    model, opt = accelerator.prepare(model, opt)
+    plain = ranks is not None and ranks.k > 1 and not ranks.data_parallel
+    if plain:
+        model.to(accelerator.device)  # a model of this rank alone: no process group
+    else:
+        model, opt = accelerator.prepare(model, opt)  # the device, mixed precision; DDP
     data = torch.as_tensor(blocks)
 
     def validate() -> float:
-        return float(block_nll(model, valid, tcfg.eval_batch_size, accelerator).mean())
+        return float(block_nll(model, valid, tcfg.eval_batch_size, accelerator, ranks=ranks).mean())
 
     def snapshot() -> dict[str, torch.Tensor]:
-        return {
-            k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()
-        }
+        state = accelerator.unwrap_model(model).state_dict()
+        return {k: v.detach().clone() for k, v in state.items()}
 
     best_epoch, best_val, best_state, best_loss = -1, math.inf, None, math.nan
     if tcfg.start_is_candidate:
@@ -85,18 +118,14 @@ def fine_tune(
             ids = data[order[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]].to(
                 accelerator.device
             )
-            losses.append(step(model, ids, opt, sched, accelerator))
+            losses.append(step(model, ids, opt, sched, accelerator, ranks, plain))
             bar.update()
         val = validate()
         val_losses.append(val)
         bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.3f}", val=f"{val:.3f}")
         if val < best_val:
-            best_epoch, best_val, best_state, best_loss = (
-                epoch,
-                val,
-                snapshot(),
-                float(np.mean(losses)),
-            )
+            best_epoch, best_val, best_state = epoch, val, snapshot()
+            best_loss = float(np.mean(losses))
     bar.close()
     accelerator.unwrap_model(model).load_state_dict(best_state)
     accelerator.free_memory()

@@ -1,0 +1,100 @@
+"""How one ecosystem's work spreads over Accelerate processes (ranks).
+
+With K processes and M models:
+
+- M ≥ K: model m belongs to rank m mod K, which runs all its units alone (no
+  collectives inside a unit, so a rank never waits on another's model);
+- M < K: no rank idles: every rank works on every model, in turn. Training is
+  data-parallel (DDP through Accelerate: each rank takes its share of every batch),
+  evaluation and generation split their batches over the ranks and gather the
+  results in batch order.
+
+Rank 0 opens the run store and writes what is shared (config, pools, summaries,
+metrics, W&B); a model's units are written by the rank that computes them (rank 0 in
+data-parallel mode). Ranks meet at the end of every phase. With K = 1 all of this is
+the plain single-process loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch.distributed as dist
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, gather_object
+
+T = TypeVar("T")
+
+
+class Ranks:
+    def __init__(self, accelerator: Accelerator, models: int):
+        self.accelerator = accelerator
+        self.k = accelerator.num_processes
+        self.rank = accelerator.process_index
+        self.main = self.rank == 0
+        self.data_parallel = self.k > 1 and models < self.k
+
+    def models(self, m: int) -> list[int]:
+        """The models this rank computes units for."""
+        if self.k == 1 or self.data_parallel:
+            return list(range(m))
+        return [i for i in range(m) if i % self.k == self.rank]
+
+    def writes(self, m: int) -> bool:
+        """Does this rank commit model m's units?"""
+        return self.rank == (0 if self.data_parallel or self.k == 1 else m % self.k)
+
+    def barrier(self) -> None:
+        if self.k > 1:
+            self.accelerator.wait_for_everyone()
+
+    def agree(self, value: T) -> T:
+        """Rank 0's value on every rank (decisions that steer collective work)."""
+        if not self.data_parallel:
+            return value
+        box = [value]
+        broadcast_object_list(box, from_process=0)
+        return box[0]
+
+    def batches(self, n_batches: int) -> range:
+        """This rank's batch indices: all of them, or every K-th in data-parallel mode."""
+        return range(self.rank, n_batches, self.k) if self.data_parallel else range(n_batches)
+
+    def gather(self, results: list[tuple[int, Any]]) -> list[Any]:
+        """(batch index, result) pairs of every rank, in batch order."""
+        if self.data_parallel:
+            results = gather_object(results)
+        return [r for _, r in sorted(results, key=lambda pair: pair[0])]
+
+    def run_batches(self, n_batches: int, work: Callable[[int], Any]) -> list[Any]:
+        """`work(b)` over this rank's batches, gathered in batch order on every rank."""
+        return self.gather([(b, work(b)) for b in self.batches(n_batches)])
+
+    @property
+    def group_formed(self) -> bool:
+        return self.k == 1 or (
+            dist.is_available() and dist.is_initialized() and dist.get_world_size() == self.k
+        )
+
+
+def over_batches(ranks: Ranks | None, n_batches: int, work: Callable[[int], Any]) -> list[Any]:
+    """`work(b)` for b in range(n_batches), split over the ranks where they share a model
+    (`ranks` None: one process), the results in batch order on every rank."""
+    if ranks is None:
+        return [work(b) for b in range(n_batches)]
+    return ranks.run_batches(n_batches, work)
+
+
+def join_slurm_tasks() -> None:
+    """Inside a submitit SLURM job of several tasks (hydra/launcher=slurm_gpu sets
+    tasks_per_node = GPUs), export torch.distributed's env:// variables, so that the
+    tasks form one Accelerate process group as `accelerate launch` would."""
+    if "WORLD_SIZE" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) < 2:
+        return
+    if "SUBMITIT_EXECUTOR" not in os.environ:
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)  # Accelerate picks the GPU
