@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
@@ -104,14 +104,19 @@ def _cached(
 ) -> str:
     path = _path(cfg, m, key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    # the main process builds first: under a process group transformers' save_pretrained
+    # writes on global rank 0 only, so another rank's build would come out empty
+    with PartialState().main_process_first(), FileLock(str(path) + ".lock"):
         if not (path / "config.json").exists():
             log.info("%s (cached at %s)", what, path)
             tmp = path.with_name(path.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)  # a build killed half-way
             build(tmp)
+            if not (tmp / "config.json").exists():
+                raise RuntimeError(f"building {path.name} wrote no config.json into {tmp}")
             (tmp / "key.json").write_text(
                 json.dumps({"recipe": RECIPE, **key}, indent=1, sort_keys=True)
             )
+            shutil.rmtree(path, ignore_errors=True)  # an incomplete entry
             tmp.rename(path)
     return str(path)

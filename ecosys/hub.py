@@ -53,7 +53,7 @@ def fetch(load: Callable[[bool], T], name: str, key: str, fix: str) -> T:
             where = "the hub" if online else "the hub (unreachable) or the local HF cache"
         raise ConfigError(
             key,
-            f"cannot load {name!r} from {where}: {type(err).__name__}",
+            f"cannot load {name!r} from {where}: {type(err).__name__}: {err}",
             f"{fix}; HF_HUB_OFFLINE=1 uses the local cache only",
         ) from err
 

@@ -37,7 +37,7 @@ def pretrain_tiny(
         return warm * 0.5 * (1 + math.cos(math.pi * step / p.steps))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    alone = accelerator.num_processes > 1  # one rank builds it, under a lock: no process group
+    alone = accelerator.num_processes > 1  # the main process builds it alone (base._cached)
     if alone:
         model.to(accelerator.device)
     else:

@@ -51,16 +51,23 @@ def launch(*args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def test_two_ranks_two_models_equal_one_process(tmp_path, cache_dir):
-    """M = 2 on K = 2: each rank owns a model; every number equals the one-process run."""
+def test_two_ranks_two_models_equal_one_process(tmp_path):
+    """M = 2 on K = 2: each rank owns a model; every number equals the one-process run.
+    The base cache starts cold: the main process builds the base once while the other
+    waits (transformers saves on global rank 0 only, so a build on rank 1 came out
+    empty)."""
     args = ("diversity=d2", "T=3")
-    proc = launch(*small_args(tmp_path / "k2", cache_dir, *args))
+    cold = tmp_path / "cache"
+    proc = launch(*small_args(tmp_path / "k2", cold, *args))
     # one process group of two ranks, not two independent copies of the run
     assert "process group: world size 2 (models spread over ranks)" in proc.stdout
     assert proc.stdout.count("done:") == 1  # only rank 0 tells the story
+    assert proc.stdout.count("pretraining the base model") == 1
+    assert len(list(cold.glob("base-*/config.json"))) == 1
     run = only_run_dir(tmp_path / "k2")
     assert json.loads((run / "run.json").read_text())["processes"] == 2
-    cli(*small_args(tmp_path / "k1", cache_dir, *args))
+    one = cli(*small_args(tmp_path / "k1", cold, *args))
+    assert "pretraining the base model" not in one.stdout + one.stderr  # reused as built
     assert snapshot(run) == snapshot(only_run_dir(tmp_path / "k1"))
 
 
