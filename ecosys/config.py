@@ -145,6 +145,7 @@ class GenerateConfig:
     top_p: float = 1.0
     repetition_penalty: float = 1.0  # 1.0 = none (the paper's "0.0")
     batch_size: int = 128  # paper: 32; equal-length prompts make outputs batch-independent
+    engine: str = "lean"  # lean (ecosys/decode.py: generate's tokens, faster) | hf (generate)
 
 
 @dataclass
@@ -365,6 +366,12 @@ def validate(cfg: DictConfig) -> None:
             "sample with num_beams=1 or search with do_sample=false",
         )
 
+    _check(
+        g.engine in ("lean", "hf"),
+        "generate.engine",
+        f"must be lean|hf, got {g.engine!r}",
+        "use lean (generate's tokens, faster) or hf (model.generate itself)",
+    )
     modes = ("auto", "online", "offline", "disabled")
     _check(
         cfg.tracking.mode in modes,

@@ -1,12 +1,15 @@
-"""Continuations of prompt blocks with `transformers`' own `generate`.
+"""Continuations of prompt blocks: exactly block_size new tokens per prompt.
 
-Exactly block_size new tokens per prompt (min = max), so every continuation is one
-new training block; all prompts have the same length, so no padding is needed and
-outputs do not depend on the batch size.
+min = max new tokens, so every continuation is one new training block; all prompts
+have the same length, so no padding is needed and beam-search outputs do not depend on
+the batch size. `generate.engine`: "lean" (ecosys/decode.py, `generate`'s tokens in a
+fraction of its time) or "hf" (`model.generate` itself); lean falls back to hf where
+the model's generation_config asks for something the lean loop does not mirror.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -16,7 +19,10 @@ from accelerate import Accelerator
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from ecosys import decode
 from ecosys.ranks import Ranks, over_batches
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -47,6 +53,10 @@ def continue_blocks(
         if gcfg.do_sample
         else dict(do_sample=False, num_beams=gcfg.num_beams)
     )
+    lean = gcfg.engine == "lean"
+    if lean and (keys := decode.unmirrored(model, repetition_penalty=gcfg.repetition_penalty)):
+        log.warning("generate.engine=lean does not mirror %s: using model.generate", keys)
+        lean = False
     n_batches = math.ceil(n / gcfg.batch_size)
     bar = tqdm(total=n_batches, desc=desc, leave=False, disable=desc is None)
     start, done = time.perf_counter(), 0
@@ -58,17 +68,22 @@ def continue_blocks(
         )
         torch.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1)[0]))
         with accelerator.autocast():
-            seqs = model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                min_new_tokens=length,
-                max_new_tokens=length,
-                repetition_penalty=gcfg.repetition_penalty,
-                **mode,
-            )
+            if not lean:
+                new = model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    min_new_tokens=length,
+                    max_new_tokens=length,
+                    repetition_penalty=gcfg.repetition_penalty,
+                    **mode,
+                )[:, length:]
+            elif gcfg.do_sample:
+                new = decode.sample(model, ids, length, gcfg.temperature, gcfg.top_k, gcfg.top_p)
+            else:
+                new = decode.beam_search(model, ids, length, gcfg.num_beams)
         bar.update()
         done += len(ids) * length
-        return seqs[:, length:].cpu().numpy().astype(np.int64)
+        return new.cpu().numpy().astype(np.int64)
 
     out = over_batches(ranks, n_batches, batch)
     bar.close()

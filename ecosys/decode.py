@@ -1,0 +1,170 @@
+"""A lean decode loop for the one shape of generation ecosys needs, equal to `generate`.
+
+Every prompt has the same length and min = max new tokens, so the end-of-sequence token
+can never be chosen, no beam ever finishes early, and no padding is needed. That leaves
+HF's beam search doing, per step, work whose result is known in advance (stopping
+criteria, finished-beam bookkeeping, gathers over full-length sequence buffers), and
+prefilling the prompt once per beam. `beam_search` and `sample` below do only what
+changes the output, in HF's order and precision, so their tokens equal `generate`'s
+(tests/test_decode.py; a difference can only come from a near-tie of beam scores,
+where two kernels' rounding may order candidates differently). Written by hand because
+`generate` has no switch for "fixed length, prefill once".
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import GenerationConfig, StaticCache
+from transformers.generation import (
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+# generation_config keys whose non-default values add logits processors we don't mirror
+_UNMIRRORED = (
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "bad_words_ids",
+    "sequence_bias",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "min_p",
+    "typical_p",
+    "epsilon_cutoff",
+    "eta_cutoff",
+    "top_h",
+    "renormalize_logits",
+    "remove_invalid_values",
+    "exponential_decay_length_penalty",
+    "diversity_penalty",
+    "watermarking_config",
+    "guidance_scale",
+)
+
+
+def unmirrored(model: torch.nn.Module, **overrides) -> list[str]:
+    """generation_config keys (the model's, with `overrides`) that would make `generate`
+    do something this module does not; empty when the lean loop is exact."""
+    default = GenerationConfig()
+    gen = model.generation_config
+    keys = []
+    for key in _UNMIRRORED:
+        value = overrides.get(key, getattr(gen, key, None))
+        if value is not None and value != getattr(default, key, None):
+            keys.append(key)
+    return keys
+
+
+def _eos_mask(model: torch.nn.Module, vocab: int, device: torch.device) -> torch.Tensor | None:
+    """Where MinNewTokensLengthLogitsProcessor puts -inf: the EOS ids (never reached)."""
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        return None
+    ids = torch.as_tensor(eos if isinstance(eos, list) else [eos], device=device)
+    mask = torch.isin(torch.arange(vocab, device=device), ids)
+    return mask if bool(mask.any()) else None
+
+
+def _next_logits(out) -> torch.Tensor:
+    return out.logits[:, -1, :].to(dtype=torch.float32)
+
+
+def _repeat(cache: StaticCache, n: int) -> None:
+    """Each prompt's cache, copied to its n beams (StaticLayer lacks batch_repeat_interleave)."""
+    for layer in cache.layers:
+        layer.keys = layer.keys.repeat_interleave(n, dim=0)
+        layer.values = layer.values.repeat_interleave(n, dim=0)
+        layer.batch_size = layer.keys.size(0)
+
+
+def _reorder_generated(cache: StaticCache, index: torch.Tensor, start: int, end: int) -> None:
+    """Cache.reorder_cache, for positions start…end only: beams are only ever reordered
+    among the beams of their own prompt, whose prompt positions are equal."""
+    for layer in cache.layers:
+        layer.keys[:, :, start:end] = layer.keys[index, :, start:end]
+        layer.values[:, :, start:end] = layer.values[index, :, start:end]
+
+
+@torch.no_grad()
+def beam_search(
+    model: torch.nn.Module, prompts: torch.Tensor, new_tokens: int, num_beams: int
+) -> torch.Tensor:
+    """The top beam's `new_tokens` continuation of every prompt [B, P] → [B, new_tokens],
+    as `generate(num_beams=…, do_sample=False, min_new_tokens=max_new_tokens=new_tokens)`.
+
+    HF's step: log_softmax in float32, EOS masked, add each beam's score, keep the top
+    2·num_beams of num_beams·V candidates and continue the first num_beams; at the last
+    step the best candidate is the answer. Here the prompt is run once per prompt, not
+    once per beam, and its cache copied to the beams (at step 0 only beam 0 counts:
+    HF starts beams 1… at -1e9).
+    """
+    b, nb = prompts.size(0), num_beams
+    length = prompts.size(1)
+    cache = StaticCache(config=model.config, max_cache_len=length + new_tokens)
+    out = model(input_ids=prompts, cache=cache, use_cache=True, logits_to_keep=1)
+    logp = F.log_softmax(_next_logits(out), dim=-1)  # [B, V]
+    vocab = logp.size(-1)
+    eos = _eos_mask(model, vocab, prompts.device)
+    if eos is not None:
+        logp = logp.masked_fill(eos, -float("inf"))
+    scores, tokens = torch.topk(logp, k=2 * nb)
+    scores, tokens = scores[:, :nb], tokens[:, :nb]
+    seqs = tokens[:, :, None]  # [B, nb, 1]
+    if new_tokens == 1:
+        return seqs[:, 0]
+    _repeat(cache, nb)
+    offset = torch.arange(b, device=prompts.device)[:, None] * nb
+    for step in range(1, new_tokens):
+        out = model(input_ids=tokens.reshape(-1, 1), cache=cache, use_cache=True)
+        logp = F.log_softmax(_next_logits(out), dim=-1)
+        if eos is not None:
+            logp = logp.masked_fill(eos, -float("inf"))
+        cand = (logp.view(b, nb, vocab) + scores[:, :, None]).view(b, nb * vocab)
+        scores, index = torch.topk(cand, k=2 * nb)
+        scores, index = scores[:, :nb], index[:, :nb]
+        beam, tokens = index // vocab, index % vocab
+        history = seqs.gather(1, beam[:, :, None].expand(-1, -1, step))
+        seqs = torch.cat([history, tokens[:, :, None]], 2)
+        if step < new_tokens - 1:
+            _reorder_generated(cache, (beam + offset).view(-1), length, length + step)
+    return seqs[:, 0]
+
+
+@torch.no_grad()
+def sample(
+    model: torch.nn.Module,
+    prompts: torch.Tensor,
+    new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = 50,
+    top_p: float = 1.0,
+) -> torch.Tensor:
+    """Sampled continuations [B, new_tokens], as `generate(do_sample=True, num_beams=1,
+    …)`: the same warpers in the same order, one `torch.multinomial` per step, so the
+    same torch seed draws the same tokens."""
+    warpers = LogitsProcessorList()
+    if temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    if top_k:
+        warpers.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
+    out = model(input_ids=prompts, use_cache=True, logits_to_keep=1)
+    cache = out.cache
+    logits = _next_logits(out)
+    eos = _eos_mask(model, logits.size(-1), prompts.device)
+    new: list[torch.Tensor] = []
+    for step in range(new_tokens):
+        if step:
+            out = model(input_ids=new[-1][:, None], cache=cache, use_cache=True)
+            logits = _next_logits(out)
+        if eos is not None:
+            logits = logits.masked_fill(eos, -float("inf"))
+        logits = warpers(prompts, logits)  # these warpers read no tokens
+        new.append(torch.multinomial(F.softmax(logits, dim=-1), num_samples=1).squeeze(1))
+    return torch.stack(new, 1)

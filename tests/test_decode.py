@@ -1,0 +1,120 @@
+"""The lean decode loop (ecosys/decode.py) against `model.generate` on the same inputs:
+a base pretrained on the synthetic world, prompts from its test set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from accelerate import Accelerator
+from conftest import make_cfg
+
+from ecosys import base, decode, models, world
+from ecosys.generate import continue_blocks
+
+BLOCK = 32
+N = 512
+
+
+@pytest.fixture(scope="module")
+def tiny(cache_dir):
+    """A synthetic base trained enough to have peaked, realistic next-token
+    distributions (a random model's near-uniform ones would be all near-ties)."""
+    cfg = make_cfg(
+        f"data.block_size={BLOCK}",
+        f"model.n_positions={2 * BLOCK}",
+        "model.pretrain.steps=200",
+        f"cache_dir={cache_dir}",
+    )
+    base.ensure(cfg, cfg.model, Accelerator(cpu=True))
+    model = models.load(base.locate(cfg, cfg.model), torch.float32).eval()
+    p, _ = world.build(cfg.world)
+    prompts = torch.as_tensor(p.sample(N, BLOCK, np.random.default_rng(7)))
+    return cfg, model, prompts
+
+
+def hf_generate(model, prompts: torch.Tensor, batch: int = 32, **mode) -> torch.Tensor:
+    """What the paper's code does: `generate` on batches of 32, min = max new tokens."""
+    out = []
+    for i in range(0, len(prompts), batch):
+        ids = prompts[i : i + batch]
+        out.append(
+            model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                min_new_tokens=ids.size(1),
+                max_new_tokens=ids.size(1),
+                **mode,
+            )[:, ids.size(1) :]
+        )
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def sequence_logprob(model, prompts: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """log p(continuation | prompt), the beam score `generate` ranks by (float64 sum)."""
+    ids = torch.cat([prompts, new], 1)
+    logp = torch.log_softmax(model(input_ids=ids).logits[:, :-1].double(), -1)
+    picked = logp.gather(-1, ids[:, 1:, None])[..., 0]
+    return picked[:, prompts.size(1) - 1 :].sum(-1)
+
+
+def test_beam_search_equals_generate_up_to_near_ties(tiny):
+    _, model, prompts = tiny
+    ref = hf_generate(model, prompts, num_beams=5, do_sample=False)
+    lean = torch.cat([decode.beam_search(model, p, BLOCK, 5) for p in prompts.split(256)])
+    same = (ref == lean).all(1)
+    assert same.float().mean() >= 0.995, f"{int((~same).sum())} of {N} rows differ"
+    if not same.all():  # every difference is a near-tie of the two beams' scores
+        rows = ~same
+        gap = sequence_logprob(model, prompts[rows], ref[rows]) - sequence_logprob(
+            model, prompts[rows], lean[rows]
+        )
+        assert gap.abs().max() < 1e-3, gap
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        dict(temperature=1.0, top_k=50, top_p=1.0),
+        dict(temperature=0.5, top_k=50, top_p=1.0),
+        dict(temperature=2.0, top_k=20, top_p=0.9),
+    ],
+)
+def test_sampling_draws_what_generate_draws_from_the_same_seed(tiny, mode):
+    _, model, prompts = tiny
+    prompts = prompts[:128]
+    torch.manual_seed(11)
+    ref = hf_generate(model, prompts, batch=128, do_sample=True, num_beams=1, **mode)
+    torch.manual_seed(11)
+    lean = decode.sample(model, prompts, BLOCK, **mode)
+    same = (ref == lean).all(1).float().mean()
+    assert same >= 0.99, f"identical rows {same:.3f}"
+    torch.manual_seed(12)
+    other = decode.sample(model, prompts, BLOCK, **mode)
+    assert (other != lean).any(1).float().mean() > 0.5  # the seed, not the model, decides
+
+
+def test_both_engines_give_the_same_blocks_through_continue_blocks(tiny):
+    _, model, prompts = tiny
+    acc = Accelerator(cpu=True)
+    blocks = prompts[:64].numpy()
+    for dq in ("beam", "temp1"):
+        out = {}
+        for engine in ("hf", "lean"):
+            g = make_cfg(f"data_quality={dq}", f"generate.engine={engine}").generate
+            out[engine], _ = continue_blocks(model, blocks, g, seed=5, accelerator=acc)
+        assert (out["hf"] == out["lean"]).all(1).mean() >= 0.98, dq
+
+
+def test_what_the_lean_loop_does_not_mirror_goes_to_generate(tiny, caplog):
+    _, model, prompts = tiny
+    assert decode.unmirrored(model) == []
+    assert decode.unmirrored(model, repetition_penalty=1.3) == ["repetition_penalty"]
+    g = make_cfg("generate.repetition_penalty=1.3").generate
+    blocks = prompts[:8].numpy()
+    with caplog.at_level("WARNING"):
+        got, _ = continue_blocks(model, blocks, g, seed=0, accelerator=Accelerator(cpu=True))
+    assert "does not mirror ['repetition_penalty']: using model.generate" in caplog.text
+    ref = hf_generate(model, prompts[:8], num_beams=5, do_sample=False, repetition_penalty=1.3)
+    np.testing.assert_array_equal(got, ref.numpy())
