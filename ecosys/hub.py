@@ -53,7 +53,7 @@ def fetch(load: Callable[[bool], T], name: str, key: str, fix: str) -> T:
             where = "the hub" if online else "the hub (unreachable) or the local HF cache"
         raise ConfigError(
             key,
-            f"cannot load {name!r} from {where}: {type(err).__name__}: {err}",
+            f"cannot load {name!r} from {where}: {type(err).__name__}: {_gist(err)}",
             f"{fix}; HF_HUB_OFFLINE=1 uses the local cache only",
         ) from err
 
@@ -70,3 +70,9 @@ def offline(on: bool = True) -> Iterator[None]:
         yield
     finally:
         constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
+def _gist(err: Exception) -> str:
+    """The first line of a loader's message, short: the error stays one line."""
+    lines = str(err).strip().splitlines()
+    return lines[0][:160] if lines else ""
