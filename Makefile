@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 DEMO   ?= runs/demo
 
-.PHONY: setup demo test lint format analysis clean
+.PHONY: setup demo test bench lint format analysis clean
 
 # torch is pinned (constraints.txt) so pip takes the CPU wheel; for a GPU, install a
 # CUDA build of the same version into .venv first (see README).
@@ -25,6 +25,9 @@ analysis: setup  ## tables of the demo's runs (or: make analysis DEMO=path/to/sw
 
 test: setup
 	$(BIN)/python -m pytest
+
+bench: setup  ## each phase vs the baseline a user would run; prints a table, writes bench.json
+	$(BIN)/python -m ecosys.bench --out bench.json
 
 lint: setup
 	$(BIN)/ruff check .

@@ -44,7 +44,12 @@ from ecosys.train import fine_tune
 log = logging.getLogger(__name__)
 transformers.utils.logging.disable_progress_bar()  # per-file load/save bars: noise at this rate
 
-TIMING_KEYS = ("gen/tokens_per_s", "time/iteration_s")  # the only values a rerun changes
+PHASES = ("train", "evaluate", "generate")
+TIMING_KEYS = (  # the only values a rerun changes
+    "gen/tokens_per_s",
+    "time/iteration_s",
+    *(f"time/{phase}_s" for phase in PHASES),
+)
 
 
 class Ecosystem:
@@ -78,20 +83,19 @@ class Ecosystem:
             self.summarize(-1, 0.0)
             self.log_iteration(-1)
         for t in range(self.cfg.T):
-            start = time.perf_counter()
-            for m in self.mine:
-                self.train(t, m)
-            for m in self.mine:
-                self.evaluate(t, m)
-            if t < self.cfg.T - 1:
+            start, spent = time.perf_counter(), {}
+            for phase in PHASES if t < self.cfg.T - 1 else PHASES[:2]:
+                began = time.perf_counter()
                 for m in self.mine:
-                    self.generate(t, m)
+                    getattr(self, phase)(t, m)
+                spent[phase] = time.perf_counter() - began
+            if t < self.cfg.T - 1:
                 ranks.barrier()  # every model's generated set is committed
                 if main:
                     self.pool(t)
             ranks.barrier()  # the pool (next iteration's training sets) is committed
             if main:
-                self.summarize(t, time.perf_counter() - start)
+                self.summarize(t, time.perf_counter() - start, spent)
                 self.log_iteration(t)
         for m in self.mine:  # the final checkpoints are part of the result: verify them
             self.weights(self.cfg.T - 1, m)
@@ -274,7 +278,9 @@ class Ecosystem:
             out += _decode(self.members[m], train[[rng.integers(len(train))]])
         return out
 
-    def summarize(self, t: int, seconds: float) -> None:
+    def summarize(self, t: int, seconds: float, spent: dict[str, float] | None = None) -> None:
+        """The iteration's rows: one per model and one for the ecosystem (with this
+        process's wall seconds, in all and per phase)."""
         unit = Unit.of("summary", t)
         if not self._todo(unit, together=False):
             return
@@ -313,6 +319,7 @@ class Ecosystem:
             eco["ppl/mu_T"] = metrics.aggregated(mu_t, t + 1)
             eco["train/loss"] = float(np.mean([r["train/loss"] for r in rows]))
             eco["time/iteration_s"] = seconds
+            eco |= {f"time/{phase}_s": v for phase, v in (spent or {}).items()}
         if 0 <= t < self.cfg.T - 1:
             eco["pool/real_blocks"] = self.store.info_of(Unit.of("pool", t))["real_blocks"]
             eco["gen/tokens_per_s"] = float(np.mean([r["gen/tokens_per_s"] for r in rows]))

@@ -91,11 +91,14 @@ def fine_tune(
         )
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    plain = ranks is not None and ranks.k > 1 and not ranks.data_parallel
-    if plain:
-        model.to(accelerator.device)  # a model of this rank alone: no process group
-    else:
+    # `prepare` only where it adds something (DDP, fp16 loss scaling): what it holds is
+    # released by `free_memory`, whose gc.collect costs more than training a tiny model
+    prepare = (ranks is not None and ranks.data_parallel) or tcfg.mixed_precision == "fp16"
+    plain = not prepare
+    if prepare:
         model, opt = accelerator.prepare(model, opt)  # the device, mixed precision; DDP
+    else:
+        model.to(accelerator.device)
     data = torch.as_tensor(blocks)
 
     def validate() -> float:
@@ -128,5 +131,6 @@ def fine_tune(
             best_loss = float(np.mean(losses))
     bar.close()
     accelerator.unwrap_model(model).load_state_dict(best_state)
-    accelerator.free_memory()
+    if prepare:
+        accelerator.free_memory()
     return TrainResult(best_loss, best_val, best_epoch, total, val_losses)

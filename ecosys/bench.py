@@ -1,0 +1,433 @@
+"""`make bench`: each phase of ecosys timed against what the paper's plain code would
+run, in the same process on the same device; prints a table and writes bench.json.
+
+    python -m ecosys.bench                 # everything (≈ 10 min on 2 CPU cores)
+    python -m ecosys.bench --only generate # one group: generate | train | evaluate | iteration
+    python -m ecosys.bench --out FILE      # where the rows go (default bench.json)
+
+Baselines: `model.generate` on batches of 32 prompts (5 beams, or τ = 1 / top-k 50
+sampling); a plain per-model PyTorch training loop with per-epoch validation, one model
+after another; a plain batched forward pass for per-block perplexity. Models: the
+synthetic world's tiny base, and OPT-125m's shape (random weights, GPT-2's vocabulary:
+weights do not change speed). On the CPU the OPT-shaped rows use fewer, shorter prompts
+than the paper's 32 × 128 (each row says what it ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from hydra import compose, initialize_config_dir
+
+from ecosys import base, config, decode, models, world
+from ecosys.evaluate import block_nll
+from ecosys.train import fine_tune
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("generate", "train", "evaluate", "iteration")
+
+
+def compose_cfg(*overrides: str):
+    config.register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+# -- measuring -------------------------------------------------------------------------
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextmanager
+def peak_memory(out: dict):
+    """Peak memory while the block runs: CUDA max allocated on a GPU, else the
+    process's resident set sampled every 5 ms (MiB)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        yield
+        torch.cuda.synchronize()
+        out["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        return
+    peak, stop = [_rss_mib()], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.005):
+            peak[0] = max(peak[0], _rss_mib())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        out["peak_mib"] = max(peak[0], _rss_mib())
+
+
+def timed(fn: Callable[[], object]) -> tuple[object, float, float]:
+    """(result, seconds, peak MiB) of one call."""
+    mem: dict = {}
+    with peak_memory(mem):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    return result, seconds, mem["peak_mib"]
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def add(self, name: str, ecosys: float, baseline: float, unit: str, **extra) -> dict:
+        """One comparison; ratio > 1 means ecosys is better (faster, or for a cost, less)."""
+        lower_is_better = unit in ("s", "MiB")
+        ratio = baseline / ecosys if lower_is_better else ecosys / baseline
+        row = dict(name=name, ecosys=ecosys, baseline=baseline, unit=unit, ratio=ratio, **extra)
+        self.rows.append(row)
+        note = "  ".join(f"{k}={_fmt(v)}" for k, v in extra.items())
+        print(f"{name:<34} {ecosys:>11.1f} {baseline:>11.1f} {unit:<9} {ratio:>6.2f}×  {note}")
+        sys.stdout.flush()
+        return row
+
+
+def _fmt(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+# -- the models ------------------------------------------------------------------------
+
+
+def tiny_model(cfg) -> torch.nn.Module:
+    """The synthetic world's base (pretrained once into cache_dir, as `make demo` does)."""
+    base.ensure(cfg, cfg.model, Accelerator(cpu=not torch.cuda.is_available()))
+    return models.load(base.locate(cfg, cfg.model), torch.float32).eval()
+
+
+def opt_shaped(device: torch.device) -> torch.nn.Module:
+    """OPT-125m's shape, GPT-2's vocabulary, random weights; bf16 on a GPU."""
+    cfg = compose_cfg("model=opt-125m-random")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = models.new(cfg.model, 50257, seed=0).to(device, dtype).eval()
+    model.generation_config.pad_token_id = 0
+    return model
+
+
+# -- generation ------------------------------------------------------------------------
+
+
+def hf_generate(model, prompts: torch.Tensor, batch: int, **mode) -> torch.Tensor:
+    """The paper's code: `generate` on batches, min = max new tokens, default cache."""
+    out = []
+    for i in range(0, len(prompts), batch):
+        ids = prompts[i : i + batch]
+        out.append(
+            model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                min_new_tokens=ids.size(1),
+                max_new_tokens=ids.size(1),
+                **mode,
+            )[:, ids.size(1) :]
+        )
+    return torch.cat(out)
+
+
+def lean_generate(model, prompts: torch.Tensor, batch: int, beams: int, **mode) -> torch.Tensor:
+    out = []
+    for ids in prompts.split(batch):
+        if beams > 1:
+            out.append(decode.beam_search(model, ids, ids.size(1), beams))
+        else:
+            out.append(decode.sample(model, ids, ids.size(1), **mode))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def sequence_logprob(model, prompts: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    ids = torch.cat([prompts, new], 1)
+    logp = torch.log_softmax(model(input_ids=ids).logits[:, :-1].double(), -1)
+    return logp.gather(-1, ids[:, 1:, None])[..., 0][:, prompts.size(1) - 1 :].sum(-1)
+
+
+def bench_generate(table: Table, name: str, model, prompts: torch.Tensor, batch: int) -> None:
+    n, length = prompts.shape
+    tokens = n * length
+    warm_up(model, prompts)
+    shape = f"{n}x{length}+{length}"
+    ref, hf_s, hf_mem = timed(lambda: hf_generate(model, prompts, 32, num_beams=5, do_sample=False))
+    got, s, mem = timed(lambda: lean_generate(model, prompts, batch, 5))
+    same = (ref == got).all(1)
+    gap = 0.0
+    if not same.all():
+        rows = ~same
+        gap = float(
+            (
+                sequence_logprob(model, prompts[rows], ref[rows])
+                - sequence_logprob(model, prompts[rows], got[rows])
+            )
+            .abs()
+            .max()
+        )
+    table.add(
+        f"generate beam5 {name}",
+        tokens / s,
+        tokens / hf_s,
+        "tok/s",
+        prompts=shape,
+        batch=f"{batch} vs 32",
+        identical=float(same.float().mean()),
+        max_dlogp=gap,
+        peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
+    )
+    mode = dict(temperature=1.0, top_k=50, top_p=1.0)
+    torch.manual_seed(0)
+    ref, hf_s, hf_mem = timed(lambda: hf_generate(model, prompts, 32, do_sample=True, **mode))
+    torch.manual_seed(0)
+    same_batch = lean_generate(model, prompts, 32, 1, **mode)  # same RNG order as the baseline
+    got, s, mem = timed(lambda: lean_generate(model, prompts, batch, 1, **mode))
+    table.add(
+        f"generate sample {name}",
+        tokens / s,
+        tokens / hf_s,
+        "tok/s",
+        prompts=shape,
+        batch=f"{batch} vs 32",
+        identical_same_seed=float((ref == same_batch).all(1).float().mean()),
+        peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
+    )
+
+
+# -- training --------------------------------------------------------------------------
+
+
+def plain_train(
+    model, blocks: torch.Tensor, valid: torch.Tensor, epochs: int, batch: int, lr: float, seed: int
+) -> float:
+    """A per-model loop as one would write it: AdamW, shuffled batches, validation after
+    every epoch, the best epoch's weights kept. Returns the best validation loss."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    best, best_state = math.inf, None
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(blocks), generator=gen)
+        for i in range(0, len(blocks), batch):
+            ids = blocks[order[i : i + batch]]
+            logits = model(input_ids=ids).logits[:, :-1]
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)).float(), ids[:, 1:].reshape(-1)
+            )
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        val = plain_nll(model, valid, 64).mean()
+        if val < best:
+            best, best_state = val, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return float(best)
+
+
+@torch.no_grad()
+def plain_nll(model, blocks: torch.Tensor, batch: int) -> torch.Tensor:
+    """Per-block mean token NLL with a plain batched forward pass."""
+    model.eval()
+    out = []
+    for ids in blocks.split(batch):
+        logits = model(input_ids=ids).logits[:, :-1].float()
+        nll = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none"
+        )
+        out.append(nll.view(len(ids), -1).mean(-1))
+    return torch.cat(out)
+
+
+def bench_train(
+    table: Table, name: str, fresh: Callable[[], torch.nn.Module], sets, tcfg, acc: Accelerator
+) -> None:
+    """Train len(sets) models one after another, both ways, from the same start."""
+    tokens = sum(b.numel() for b, _ in sets) * tcfg.epochs
+
+    def baseline() -> list[float]:
+        return [
+            plain_train(fresh(), b, v, tcfg.epochs, tcfg.batch_size, tcfg.lr, seed=i)
+            for i, (b, v) in enumerate(sets)
+        ]
+
+    def ecosys() -> list[float]:
+        return [
+            fine_tune(fresh(), b.numpy(), v.numpy(), tcfg, seed=i, accelerator=acc).val_loss
+            for i, (b, v) in enumerate(sets)
+        ]
+
+    ref, hf_s, hf_mem = timed(baseline)
+    got, s, mem = timed(ecosys)
+    table.add(
+        f"train {name}",
+        tokens / s,
+        tokens / hf_s,
+        "tok/s",
+        models=len(sets),
+        blocks=f"{len(sets)}x{tuple(sets[0][0].shape)}",
+        epochs=tcfg.epochs,
+        val_loss=f"{np.mean(got):.4f} vs {np.mean(ref):.4f}",
+        peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
+    )
+
+
+def warm_up(model, blocks: torch.Tensor) -> None:
+    """One forward pass first, so neither side pays the first call's set-up."""
+    with torch.no_grad():
+        model(input_ids=blocks[:2])
+
+
+def bench_evaluate(
+    table: Table, name: str, model, blocks: torch.Tensor, batch: int, acc: Accelerator
+) -> None:
+    warm_up(model, blocks)
+    ref, hf_s, hf_mem = timed(lambda: plain_nll(model, blocks, 64))
+    got, s, mem = timed(lambda: block_nll(model, blocks.cpu().numpy(), batch, acc))
+    tokens = blocks.numel()
+    table.add(
+        f"evaluate {name}",
+        tokens / s,
+        tokens / hf_s,
+        "tok/s",
+        blocks=tuple(blocks.shape),
+        batch=f"{batch} vs 64",
+        max_dnll=float(np.abs(got - ref.double().cpu().numpy()).max()),
+        peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
+    )
+
+
+# -- one ecosystem iteration -----------------------------------------------------------
+
+
+def iteration_seconds(out: Path, diversity: str) -> dict[str, float]:
+    """Wall seconds of iteration t = 0 (train, evaluate, generate, pool) of a demo-size
+    run, in all and per phase, as the run itself records them."""
+    from ecosys import loop
+    from ecosys.store import read_metrics
+
+    cfg = compose_cfg(
+        f"diversity={diversity}", "T=2", "tracking=none", "runtime.progress=false", f"out_dir={out}"
+    )
+    run = loop.run(cfg)
+    (row,) = [r for r in read_metrics(run) if r.get("scope") == "ecosystem" and r["t"] == 0]
+    return {k[5:-2]: v for k, v in row.items() if k.startswith("time/")}
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ecosys.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--only", choices=GROUPS, action="append", help="run only these groups")
+    parser.add_argument("--out", default="bench.json", help="where to write the rows (JSON)")
+    args = parser.parse_args(argv)
+    groups = args.only or GROUPS
+    gpu = torch.cuda.is_available()
+    device = torch.device("cuda" if gpu else "cpu")
+    acc = Accelerator(cpu=not gpu)
+    cfg = compose_cfg()
+    where = torch.cuda.get_device_name() if gpu else "cpu"
+    print(f"device: {where} ({torch.get_num_threads()} threads), torch {torch.__version__}")
+    print(f"{'name':<34} {'ecosys':>11} {'baseline':>11} {'unit':<9} {'ratio':>7}")
+    table = Table()
+    tiny = tiny_model(cfg).to(device)
+    p, _ = world.build(cfg.world)
+    rng = np.random.default_rng(0)
+    block = cfg.data.block_size
+
+    def sample_blocks(n: int) -> torch.Tensor:
+        return torch.as_tensor(p.sample(n, block, rng), device=device)
+
+    opt = (
+        opt_shaped(device) if any(g in groups for g in ("generate", "train", "evaluate")) else None
+    )
+    # the OPT-shaped rows at the paper's size on a GPU; fewer, shorter prompts on the CPU
+    opt_n, opt_len = (256, 128) if gpu else (8, 32)
+    opt_blocks = torch.randint(
+        0, 50257, (opt_n, opt_len), generator=torch.Generator().manual_seed(0)
+    ).to(device)
+
+    if "generate" in groups:
+        bench_generate(table, "tiny", tiny, sample_blocks(512), batch=cfg.generate.batch_size)
+        bench_generate(table, "opt125m-shape", opt, opt_blocks, batch=cfg.generate.batch_size)
+    if "train" in groups:
+        state = {k: v.clone() for k, v in tiny.state_dict().items()}
+
+        def fresh_tiny():
+            tiny.load_state_dict(state)
+            return tiny
+
+        sets = [(sample_blocks(32), sample_blocks(128)) for _ in range(16)]
+        bench_train(table, "tiny M=16", fresh_tiny, sets, cfg.train, acc)
+        opt_cfg = compose_cfg("model=opt-125m-random", "train.epochs=1", "train.batch_size=8")
+        opt_state = {k: v.clone() for k, v in opt.state_dict().items()}
+
+        def fresh_opt():
+            opt.load_state_dict(opt_state)
+            return opt
+
+        n_train = 64 if gpu else 16
+        bench_train(
+            table,
+            "opt125m-shape M=1",
+            fresh_opt,
+            [(opt_blocks[:n_train], opt_blocks[:8])],
+            opt_cfg.train,
+            acc,
+        )
+    if "evaluate" in groups:
+        bench_evaluate(table, "tiny", tiny, sample_blocks(4096), cfg.train.eval_batch_size, acc)
+        bench_evaluate(table, "opt125m-shape", opt, opt_blocks, cfg.train.eval_batch_size, acc)
+    if "iteration" in groups:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            one = iteration_seconds(Path(tmp), "d1")
+            sixteen = iteration_seconds(Path(tmp), "d16")
+        phases = {k: f"{sixteen[k]:.1f} vs {one[k]:.1f}" for k in one if k != "iteration"}
+        table.add(
+            "iteration tiny M=16 vs M=1",
+            sixteen["iteration"],
+            one["iteration"],
+            "s",
+            goal="ratio >= 1/1.3 = 0.77",
+            **phases,
+        )
+
+    Path(args.out).write_text(json.dumps(table.rows, indent=1) + "\n")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"wrote {args.out} ({len(table.rows)} rows); process peak RSS {peak:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
