@@ -1,7 +1,7 @@
 """`make bench`: each phase of ecosys timed against what the paper's plain code would
 run, in the same process on the same device; prints a table and writes bench.json.
 
-    python -m ecosys.bench                 # everything (≈ 10 min on 2 CPU cores)
+    python -m ecosys.bench                 # everything (≈ 2 min on 2 CPU cores)
     python -m ecosys.bench --only generate # one group: generate | train | evaluate | iteration
     python -m ecosys.bench --out FILE      # where the rows go (default bench.json)
 

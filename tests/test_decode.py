@@ -10,6 +10,7 @@ from accelerate import Accelerator
 from conftest import make_cfg
 
 from ecosys import base, decode, models, world
+from ecosys.bench import hf_generate, sequence_logprob
 from ecosys.generate import continue_blocks
 
 BLOCK = 32
@@ -33,35 +34,9 @@ def tiny(cache_dir):
     return cfg, model, prompts
 
 
-def hf_generate(model, prompts: torch.Tensor, batch: int = 32, **mode) -> torch.Tensor:
-    """What the paper's code does: `generate` on batches of 32, min = max new tokens."""
-    out = []
-    for i in range(0, len(prompts), batch):
-        ids = prompts[i : i + batch]
-        out.append(
-            model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                min_new_tokens=ids.size(1),
-                max_new_tokens=ids.size(1),
-                **mode,
-            )[:, ids.size(1) :]
-        )
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def sequence_logprob(model, prompts: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
-    """log p(continuation | prompt), the beam score `generate` ranks by (float64 sum)."""
-    ids = torch.cat([prompts, new], 1)
-    logp = torch.log_softmax(model(input_ids=ids).logits[:, :-1].double(), -1)
-    picked = logp.gather(-1, ids[:, 1:, None])[..., 0]
-    return picked[:, prompts.size(1) - 1 :].sum(-1)
-
-
 def test_beam_search_equals_generate_up_to_near_ties(tiny):
     _, model, prompts = tiny
-    ref = hf_generate(model, prompts, num_beams=5, do_sample=False)
+    ref = hf_generate(model, prompts, 32, num_beams=5, do_sample=False)
     lean = torch.cat([decode.beam_search(model, p, BLOCK, 5) for p in prompts.split(256)])
     same = (ref == lean).all(1)
     assert same.float().mean() >= 0.995, f"{int((~same).sum())} of {N} rows differ"
@@ -85,7 +60,7 @@ def test_sampling_draws_what_generate_draws_from_the_same_seed(tiny, mode):
     _, model, prompts = tiny
     prompts = prompts[:128]
     torch.manual_seed(11)
-    ref = hf_generate(model, prompts, batch=128, do_sample=True, num_beams=1, **mode)
+    ref = hf_generate(model, prompts, 128, do_sample=True, num_beams=1, **mode)
     torch.manual_seed(11)
     lean = decode.sample(model, prompts, BLOCK, **mode)
     same = (ref == lean).all(1).float().mean()
@@ -116,5 +91,5 @@ def test_what_the_lean_loop_does_not_mirror_goes_to_generate(tiny, caplog):
     with caplog.at_level("WARNING"):
         got, _ = continue_blocks(model, blocks, g, seed=0, accelerator=Accelerator(cpu=True))
     assert "does not mirror ['repetition_penalty']: using model.generate" in caplog.text
-    ref = hf_generate(model, prompts[:8], num_beams=5, do_sample=False, repetition_penalty=1.3)
+    ref = hf_generate(model, prompts[:8], 8, num_beams=5, do_sample=False, repetition_penalty=1.3)
     np.testing.assert_array_equal(got, ref.numpy())
