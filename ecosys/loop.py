@@ -32,6 +32,7 @@ from omegaconf import DictConfig
 
 import ecosys
 from ecosys import base, config, corpus, members, metrics, models, seeds
+from ecosys.ensemble import Ensemble, states_of
 from ecosys.evaluate import block_perplexity
 from ecosys.generate import continue_blocks
 from ecosys.members import Member, Roster
@@ -39,7 +40,7 @@ from ecosys.pool import redistribute, redistribute_text
 from ecosys.ranks import Ranks, join_slurm_tasks
 from ecosys.store import RunLocked, RunStore, Unit
 from ecosys.tracking import Tracker, open_tracker
-from ecosys.train import fine_tune
+from ecosys.train import fine_tune, fine_tune_together
 
 log = logging.getLogger(__name__)
 transformers.utils.logging.disable_progress_bar()  # per-file load/save bars: noise at this rate
@@ -86,8 +87,8 @@ class Ecosystem:
             start, spent = time.perf_counter(), {}
             for phase in PHASES if t < self.cfg.T - 1 else PHASES[:2]:
                 began = time.perf_counter()
-                for m in self.mine:
-                    getattr(self, phase)(t, m)
+                for group in self._groups(phase, t):
+                    self._run_group(phase, t, group)
                 spent[phase] = time.perf_counter() - began
             if t < self.cfg.T - 1:
                 ranks.barrier()  # every model's generated set is committed
@@ -126,7 +127,10 @@ class Ecosystem:
             return None
         unit = Unit.of("train", t, m)
         if self.ranks.agree(self.store.verified_checkpoint(unit) is None):
-            self.train(t, m)
+            (group,) = [g for g in self._groups("train", t) if m in g]
+            for other in group:  # the group's other lost checkpoints: redone in the same pass
+                self.store.verified_checkpoint(Unit.of("train", t, other))
+            self._run_group("train", t, group)
         return self.store.checkpoint_path(m, t)
 
     def training_set(self, t: int, m: int) -> np.ndarray:
@@ -147,6 +151,42 @@ class Ecosystem:
         log.debug("start %s", unit.key)
         return True
 
+    def _groups(self, phase: str, t: int) -> list[list[int]]:
+        """This rank's models, in groups that may run `phase` at t as one batched
+        computation: same base, same test set, same training-set size, where
+        train.together allows it (singletons otherwise, and for generation)."""
+        solo = phase == "generate" or (phase == "evaluate" and self.cfg.train.eval_on_train)
+        if solo or not self._together():
+            return [[m] for m in self.mine]
+        groups: dict[tuple, list[int]] = {}
+        for m in self.mine:
+            mem = self.members[m]
+            size = len(self.training_set(t, m)) if phase == "train" else 0
+            groups.setdefault((mem.base, mem.community, size), []).append(m)
+        return list(groups.values())
+
+    def _run_group(self, phase: str, t: int, group: list[int]) -> None:
+        """A group's units of `phase` at t; a batched group is computed whole, also when a
+        resume finds some of it done (its rounding may depend on who is in the batch),
+        and commits the units that are not."""
+        if len(group) == 1:
+            getattr(self, phase)(t, group[0])
+        elif any(self._todo(Unit.of(phase, t, m)) for m in group):
+            getattr(self, f"{phase}_together")(t, group)
+
+    def _together(self) -> bool:
+        """train.together: auto = for models under 20M parameters (the synthetic
+        world's), where one step per model leaves the device idle."""
+        tcfg = self.cfg.train
+        if tcfg.together == "off" or self.ranks.data_parallel or len(self.mine) < 2:
+            return False
+        if tcfg.mixed_precision == "fp16":  # needs Accelerate's loss scaler: per model
+            return False
+        if tcfg.together == "on":
+            return True
+        module = self.model(self.mine[0], None)
+        return sum(p.numel() for p in module.parameters()) < 20_000_000
+
     def _commit(self, unit: Unit, m: int, **parts) -> None:
         """Commit model m's unit from the rank that writes it; ranks sharing the model
         wait for the files before they go on."""
@@ -155,8 +195,9 @@ class Ecosystem:
         if self.ranks.data_parallel:
             self.ranks.barrier()
 
-    def _desc(self, phase: str, t: int, m: int) -> str | None:
-        return f"t={t} {phase} m={m + 1}/{self.m}" if self.progress else None
+    def _desc(self, phase: str, t: int, m: int, last: int | None = None) -> str | None:
+        models = f"{m + 1}" if last is None else f"{m + 1}…{last + 1}"
+        return f"t={t} {phase} m={models}/{self.m}" if self.progress else None
 
     def _perplexity(
         self, model: torch.nn.Module, blocks: np.ndarray, desc: str | None
@@ -184,19 +225,46 @@ class Ecosystem:
             self._desc("train", t, m),
             self.ranks,
         )
+        self._keep(t, m, model, result, len(blocks))
+
+    def train_together(self, t: int, group: list[int]) -> None:
+        """The train units of `group` (models of one base) as one batched computation."""
+        restart = self.cfg.train.restart_from_base
+        starts = [
+            states_of(self.model(m, None if restart else self.weights(t - 1, m))) for m in group
+        ]
+        sets = [self.training_set(t, m) for m in group]
+        module = self.model(group[0], None)
+        results, states = fine_tune_together(
+            module,
+            starts,
+            sets,
+            self.members[group[0]].corpus.valid,
+            self.cfg.train,
+            [seeds.derive(self.cfg.seed, "train", t, m) for m in group],
+            self.accelerator,
+            self._desc("train", t, group[0], group[-1]),
+        )
+        for m, result, state, blocks in zip(group, results, states, sets, strict=True):
+            if not self.store.done(Unit.of("train", t, m)):
+                _load(module, state)
+                self._keep(t, m, module, result, len(blocks))
+
+    def _keep(self, t: int, m: int, model: torch.nn.Module, result, examples: int) -> None:
+        """Commit model m's train unit at t: its kept weights and what training did."""
         info = {
             "loss": result.loss,
             "val_loss": result.val_loss,
             "best_epoch": result.best_epoch,
             "steps": result.steps,
-            "examples": len(blocks),
+            "examples": examples,
             "val_losses": result.val_losses,
         }
         if self.ranks.writes(m):
             tmp = self.store.temp_checkpoint_path(m, t)
             models.save_weights(model, tmp)
             ckpt = self.store.adopt_checkpoint(tmp, m, t)
-            self.store.commit(unit, checkpoint=ckpt, info=info)
+            self.store.commit(Unit.of("train", t, m), checkpoint=ckpt, info=info)
             self.store.prune_checkpoints(m, before=t)
         if self.ranks.data_parallel:
             self.ranks.barrier()
@@ -223,6 +291,19 @@ class Ecosystem:
             arrays[_ppl_name("ppl_train", t, m)] = on_train
             info["ppl_train"] = metrics.block_mean(on_train)
         self._commit(unit, m, arrays=arrays, info=info)
+
+    def evaluate_together(self, t: int, group: list[int]) -> None:
+        """The evaluate units of `group` (one base, one test set) in one batched pass."""
+        states = [states_of(self.model(m, self.weights(t, m))) for m in group]
+        ens = Ensemble(self.model(group[0], None), states)
+        test = torch.as_tensor(self.members[group[0]].corpus.test, device=self.accelerator.device)
+        with self.accelerator.autocast():
+            ppl = np.exp(ens.block_nll(test, self.cfg.train.eval_batch_size).cpu().numpy())
+        for m, row in zip(group, ppl, strict=True):
+            unit = Unit.of("evaluate", t, m)
+            if not self.store.done(unit):
+                arrays, info = {_ppl_name("ppl", t, m): row}, {"ppl": metrics.block_mean(row)}
+                self._commit(unit, m, arrays=arrays, info=info)
 
     def generate(self, t: int, m: int) -> None:
         unit = Unit.of("generate", t, m)
@@ -363,6 +444,13 @@ def _unique(arrays) -> list[np.ndarray]:
             seen.add(id(a))
             out.append(a)
     return out
+
+
+def _load(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """load_state_dict, tolerant of non-persistent buffers, strict about parameters."""
+    missing = module.load_state_dict(state, strict=False).missing_keys
+    if missing:
+        raise RuntimeError(f"weights lack {missing[:3]}…")
 
 
 def _decode(mem: Member, blocks: np.ndarray) -> list[str]:

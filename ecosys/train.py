@@ -16,6 +16,7 @@ from accelerate import Accelerator
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from ecosys.ensemble import Ensemble
 from ecosys.evaluate import block_nll, token_nll
 from ecosys.ranks import Ranks
 
@@ -67,6 +68,19 @@ def step(
     return batch_loss.item()
 
 
+def optimizer(params, tcfg: DictConfig, total: int):
+    """A fresh AdamW and its schedule over `total` steps (constant, or cosine to min_lr)."""
+    opt = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    if tcfg.schedule == "cosine":
+        floor = tcfg.min_lr / tcfg.lr
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / total))
+        )
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    return opt, sched
+
+
 def fine_tune(
     model: torch.nn.Module,
     blocks: np.ndarray,
@@ -83,14 +97,7 @@ def fine_tune(
     torch.manual_seed(seed)  # dropout, where the model has any
     n_batches = math.ceil(len(blocks) / tcfg.batch_size)
     total = tcfg.epochs * n_batches
-    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    if tcfg.schedule == "cosine":
-        floor = tcfg.min_lr / tcfg.lr
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / total))
-        )
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    opt, sched = optimizer(model.parameters(), tcfg, total)
     # `prepare` only where it adds something (DDP, fp16 loss scaling): what it holds is
     # released by `free_memory`, whose gc.collect costs more than training a tiny model
     prepare = (ranks is not None and ranks.data_parallel) or tcfg.mixed_precision == "fp16"
@@ -134,3 +141,74 @@ def fine_tune(
     if prepare:
         accelerator.free_memory()
     return TrainResult(best_loss, best_val, best_epoch, total, val_losses)
+
+
+def fine_tune_together(
+    module: torch.nn.Module,
+    starts: list[dict[str, torch.Tensor]],
+    sets: list[np.ndarray],
+    valid: np.ndarray,
+    tcfg: DictConfig,
+    seeds: list[int],
+    accelerator: Accelerator,
+    desc: str | None = None,
+) -> tuple[list[TrainResult], list[dict[str, torch.Tensor]]]:
+    """`fine_tune` for several models of `module`'s architecture at once (one batched
+    computation, ecosys/ensemble.py): model i starts from starts[i], trains on sets[i]
+    (all the same size) in the order its own seed gives, and keeps its own best epoch on
+    the shared validation blocks. Returns their results and kept weights."""
+    device = accelerator.device
+    n = len(sets[0])
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    torch.manual_seed(seeds[0])  # dropout, where the model has any
+    ens = Ensemble(module, [{k: v.to(device) for k, v in st.items()} for st in starts])
+    n_batches = math.ceil(n / tcfg.batch_size)
+    total = tcfg.epochs * n_batches
+    opt, sched = optimizer(ens.parameters(), tcfg, total)
+    data = torch.stack([torch.as_tensor(b) for b in sets]).to(device)  # [M, n, L]
+    rows = torch.arange(len(sets), device=device)[:, None]
+    held = torch.as_tensor(valid, device=device)
+
+    def validate() -> torch.Tensor:
+        with accelerator.autocast():
+            return ens.block_nll(held, tcfg.eval_batch_size).mean(-1).cpu()  # [M]
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in ens.params.items()}
+
+    m = len(sets)
+    best_epoch, best_val, best_loss = [-1] * m, [math.inf] * m, [math.nan] * m
+    best = snapshot()
+    if tcfg.start_is_candidate:
+        best_epoch, best_val = [0] * m, validate().tolist()
+    val_losses: list[list[float]] = [[] for _ in range(m)]
+    bar = tqdm(total=total, desc=desc, leave=False, disable=desc is None)
+    for epoch in range(1, tcfg.epochs + 1):
+        orders = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+        losses = []
+        for i in range(n_batches):
+            ids = data[rows, orders[:, i * tcfg.batch_size : (i + 1) * tcfg.batch_size]]
+            with accelerator.autocast():
+                loss = ens.nll(ids).mean(dim=(1, 2))  # [M]: each model's batch mean
+            loss.sum().backward()  # each slice gets its own model's gradient
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(loss.detach().cpu())
+            bar.update()
+        val = validate().tolist()
+        epoch_loss = torch.stack(losses).mean(0).tolist()
+        for j in range(m):
+            val_losses[j].append(val[j])
+            if val[j] < best_val[j]:
+                best_epoch[j], best_val[j], best_loss[j] = epoch, val[j], epoch_loss[j]
+                for k, v in ens.params.items():
+                    best[k][j] = v[j].detach()
+        bar.set_postfix(epoch=epoch, loss=f"{np.mean(epoch_loss):.3f}", val=f"{np.mean(val):.3f}")
+    bar.close()
+    ens.params = best
+    results = [
+        TrainResult(best_loss[j], best_val[j], best_epoch[j], total, val_losses[j])
+        for j in range(m)
+    ]
+    return results, [ens.state(j) for j in range(m)]
