@@ -34,8 +34,9 @@ from accelerate import Accelerator
 from hydra import compose, initialize_config_dir
 
 from ecosys import base, config, decode, models, world
+from ecosys.ensemble import states_of
 from ecosys.evaluate import block_nll
-from ecosys.train import fine_tune
+from ecosys.train import fine_tune, fine_tune_together
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("generate", "train", "evaluate", "iteration")
@@ -264,22 +265,39 @@ def plain_nll(model, blocks: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def bench_train(
-    table: Table, name: str, fresh: Callable[[], torch.nn.Module], sets, tcfg, acc: Accelerator
+    table: Table,
+    name: str,
+    fresh: Callable[[], torch.nn.Module],
+    sets: list[torch.Tensor],
+    valid: torch.Tensor,
+    tcfg,
+    acc: Accelerator,
 ) -> None:
-    """Train len(sets) models one after another, both ways, from the same start."""
-    tokens = sum(b.numel() for b, _ in sets) * tcfg.epochs
+    """Train len(sets) models from the same start: the baseline one after another, ecosys
+    as a run would (several models of one base as one batched computation)."""
+    tokens = sum(b.numel() for b in sets) * tcfg.epochs
+    seeds = list(range(len(sets)))
 
     def baseline() -> list[float]:
         return [
-            plain_train(fresh(), b, v, tcfg.epochs, tcfg.batch_size, tcfg.lr, seed=i)
-            for i, (b, v) in enumerate(sets)
+            plain_train(fresh(), b, valid, tcfg.epochs, tcfg.batch_size, tcfg.lr, seed=i)
+            for i, b in zip(seeds, sets, strict=True)
         ]
 
     def ecosys() -> list[float]:
-        return [
-            fine_tune(fresh(), b.numpy(), v.numpy(), tcfg, seed=i, accelerator=acc).val_loss
-            for i, (b, v) in enumerate(sets)
-        ]
+        if len(sets) == 1:
+            return [
+                fine_tune(
+                    fresh(), sets[0].cpu().numpy(), valid.cpu().numpy(), tcfg, 0, acc
+                ).val_loss
+            ]
+        module = fresh()
+        start = states_of(module)
+        arrays = [b.cpu().numpy() for b in sets]
+        results, _ = fine_tune_together(
+            module, [start] * len(sets), arrays, valid.cpu().numpy(), tcfg, seeds, acc
+        )
+        return [r.val_loss for r in results]
 
     ref, hf_s, hf_mem = timed(baseline)
     got, s, mem = timed(ecosys)
@@ -288,10 +306,9 @@ def bench_train(
         tokens / s,
         tokens / hf_s,
         "tok/s",
-        models=len(sets),
-        blocks=f"{len(sets)}x{tuple(sets[0][0].shape)}",
+        blocks=f"{len(sets)}x{tuple(sets[0].shape)}",
         epochs=tcfg.epochs,
-        val_loss=f"{np.mean(got):.4f} vs {np.mean(ref):.4f}",
+        val_loss=f"{np.mean(got):.5f} vs {np.mean(ref):.5f}",
         peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
     )
 
@@ -386,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             tiny.load_state_dict(state)
             return tiny
 
-        sets = [(sample_blocks(32), sample_blocks(128)) for _ in range(16)]
-        bench_train(table, "tiny M=16", fresh_tiny, sets, cfg.train, acc)
+        sets = [sample_blocks(32) for _ in range(16)]
+        bench_train(table, "tiny M=16", fresh_tiny, sets, sample_blocks(128), cfg.train, acc)
         opt_cfg = compose_cfg("model=opt-125m-random", "train.epochs=1", "train.batch_size=8")
         opt_state = {k: v.clone() for k, v in opt.state_dict().items()}
 
@@ -400,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
             table,
             "opt125m-shape M=1",
             fresh_opt,
-            [(opt_blocks[:n_train], opt_blocks[:8])],
+            [opt_blocks[:n_train]],
+            opt_blocks[:8],
             opt_cfg.train,
             acc,
         )
