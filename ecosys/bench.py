@@ -272,9 +272,10 @@ def bench_train(
     valid: torch.Tensor,
     tcfg,
     acc: Accelerator,
+    together: bool = False,
 ) -> None:
     """Train len(sets) models from the same start: the baseline one after another, ecosys
-    as a run would (several models of one base as one batched computation)."""
+    as a run would (`together`: as one batched computation, train.together=true)."""
     tokens = sum(b.numel() for b in sets) * tcfg.epochs
     seeds = list(range(len(sets)))
 
@@ -285,11 +286,11 @@ def bench_train(
         ]
 
     def ecosys() -> list[float]:
-        if len(sets) == 1:
+        if not together:
+            held = valid.cpu().numpy()
             return [
-                fine_tune(
-                    fresh(), sets[0].cpu().numpy(), valid.cpu().numpy(), tcfg, 0, acc
-                ).val_loss
+                fine_tune(fresh(), b.cpu().numpy(), held, tcfg, i, acc).val_loss
+                for i, b in zip(seeds, sets, strict=True)
             ]
         module = fresh()
         start = states_of(module)
@@ -302,7 +303,7 @@ def bench_train(
     ref, hf_s, hf_mem = timed(baseline)
     got, s, mem = timed(ecosys)
     table.add(
-        f"train {name}",
+        f"train {name}{' together' if together else ''}",
         tokens / s,
         tokens / hf_s,
         "tok/s",
@@ -404,7 +405,9 @@ def main(argv: list[str] | None = None) -> int:
             return tiny
 
         sets = [sample_blocks(32) for _ in range(16)]
-        bench_train(table, "tiny M=16", fresh_tiny, sets, sample_blocks(128), cfg.train, acc)
+        held = sample_blocks(128)
+        bench_train(table, "tiny M=16", fresh_tiny, sets, held, cfg.train, acc)
+        bench_train(table, "tiny M=16", fresh_tiny, sets, held, cfg.train, acc, together=True)
         opt_cfg = compose_cfg("model=opt-125m-random", "train.epochs=1", "train.batch_size=8")
         opt_state = {k: v.clone() for k, v in opt.state_dict().items()}
 

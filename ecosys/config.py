@@ -134,7 +134,7 @@ class TrainConfig:
     start_is_candidate: bool = False  # may the untrained start of an iteration be "best"?
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
     eval_on_train: bool = False  # also score each model on its real training blocks (App. H)
-    together: str = "auto"  # auto | on | off: a rank's models of one base as one batched step
+    together: bool = False  # a rank's models of one base as one batched step (ensemble.py)
 
 
 @dataclass
@@ -367,12 +367,6 @@ def validate(cfg: DictConfig) -> None:
             "sample with num_beams=1 or search with do_sample=false",
         )
 
-    _check(
-        cfg.train.together in ("auto", "on", "off"),
-        "train.together",
-        f"must be auto|on|off, got {cfg.train.together!r}",
-        "use auto (batched for models under 20M parameters), on or off",
-    )
     _check(
         g.engine in ("lean", "hf"),
         "generate.engine",

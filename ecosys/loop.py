@@ -175,17 +175,12 @@ class Ecosystem:
             getattr(self, f"{phase}_together")(t, group)
 
     def _together(self) -> bool:
-        """train.together: auto = for models under 20M parameters (the synthetic
-        world's), where one step per model leaves the device idle."""
+        """train.together, where it applies: several models on this rank, no DDP, and no
+        fp16 (whose loss scaler Accelerate keeps per prepared model)."""
         tcfg = self.cfg.train
-        if tcfg.together == "off" or self.ranks.data_parallel or len(self.mine) < 2:
+        if not tcfg.together or self.ranks.data_parallel or len(self.mine) < 2:
             return False
-        if tcfg.mixed_precision == "fp16":  # needs Accelerate's loss scaler: per model
-            return False
-        if tcfg.together == "on":
-            return True
-        module = self.model(self.mine[0], None)
-        return sum(p.numel() for p in module.parameters()) < 20_000_000
+        return tcfg.mixed_precision != "fp16"
 
     def _commit(self, unit: Unit, m: int, **parts) -> None:
         """Commit model m's unit from the rank that writes it; ranks sharing the model

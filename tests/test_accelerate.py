@@ -56,7 +56,7 @@ def test_two_ranks_two_models_equal_one_process(tmp_path):
     The base cache starts cold: the main process builds the base once while the other
     waits (transformers saves on global rank 0 only, so a build on rank 1 came out
     empty)."""
-    args = ("diversity=d2", "T=3", "train.together=off")  # one process: per model, like K = 2
+    args = ("diversity=d2", "T=3")
     cold = tmp_path / "cache"
     proc = launch(*small_args(tmp_path / "k2", cold, *args))
     # one process group of two ranks, not two independent copies of the run

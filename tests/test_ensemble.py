@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import cli, make_cfg, only_run_dir, small_args
+from conftest import cli, make_cfg, only_run_dir, run_until, small_args
+from test_loop import snapshot
 
 from ecosys import models, world
 from ecosys.ensemble import Ensemble, states_of
@@ -58,16 +59,29 @@ def test_scoring_together_equals_scoring_one_by_one(setup):
 def test_a_run_together_equals_the_run_one_model_at_a_time(tmp_path, cache_dir):
     """D = 4, one iteration: test perplexities and best epochs as the per-model loop's."""
     out = {}
-    for mode in ("on", "off"):
+    for mode in ("true", "false"):
         args = ("diversity=d4", "T=1", f"train.together={mode}")
         cli(*small_args(tmp_path / mode, cache_dir, *args))
         rows = read_metrics(only_run_dir(tmp_path / mode))
         out[mode] = [r for r in rows if r["scope"] == "model"]
-    assert len(out["on"]) == 8  # t = -1 and t = 0, four models each
-    for a, b in zip(out["on"], out["off"], strict=True):
+    assert len(out["true"]) == 8  # t = -1 and t = 0, four models each
+    for a, b in zip(out["true"], out["false"], strict=True):
         assert (a["t"], a["model"], a.get("train/best_epoch")) == (
             b["t"],
             b["model"],
             b.get("train/best_epoch"),
         )
         assert a["ppl/mean"] == pytest.approx(b["ppl/mean"], rel=1e-5)
+
+
+def test_a_run_together_killed_between_the_units_of_a_group_resumes_identically(
+    tmp_path, cache_dir
+):
+    """A group is computed whole on resume, so the numbers equal an uninterrupted run's."""
+    args = ("diversity=d2", "T=2", "train.together=true")
+    cli(*small_args(tmp_path / "once", cache_dir, *args))
+    again = small_args(tmp_path / "killed", cache_dir, *args)
+    run_until(again, "commit t00.train.m00")  # m00 committed, m01 not
+    run_until(again, "commit t01.evaluate.m00")
+    cli(*again)
+    assert snapshot(only_run_dir(tmp_path / "killed")) == snapshot(only_run_dir(tmp_path / "once"))
