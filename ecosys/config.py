@@ -147,6 +147,7 @@ class GenerateConfig:
     repetition_penalty: float = 1.0  # 1.0 = none (the paper's "0.0")
     batch_size: int = 128  # paper: 32; equal-length prompts make outputs batch-independent
     engine: str = "lean"  # lean (ecosys/decode.py: generate's tokens, faster) | hf (generate)
+    compile: bool = False  # torch.compile the forward for the lean loop (once per process)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from transformers import GenerationConfig, StaticCache
+from transformers import StaticCache
 from transformers.generation import (
     LogitsProcessorList,
     TemperatureLogitsWarper,
@@ -23,41 +23,40 @@ from transformers.generation import (
     TopPLogitsWarper,
 )
 
-# generation_config keys whose non-default values add logits processors we don't mirror
-_UNMIRRORED = (
-    "repetition_penalty",
-    "no_repeat_ngram_size",
-    "bad_words_ids",
-    "sequence_bias",
-    "forced_bos_token_id",
-    "forced_eos_token_id",
-    "suppress_tokens",
-    "begin_suppress_tokens",
-    "min_p",
-    "typical_p",
-    "epsilon_cutoff",
-    "eta_cutoff",
-    "top_h",
-    "renormalize_logits",
-    "remove_invalid_values",
-    "exponential_decay_length_penalty",
-    "diversity_penalty",
-    "watermarking_config",
-    "guidance_scale",
-)
+# generation_config keys that add logits processors the lean loop does not mirror, with
+# the values that add none
+_NEUTRAL: dict[str, tuple] = {
+    "repetition_penalty": (None, 1.0),
+    "no_repeat_ngram_size": (None, 0),
+    "bad_words_ids": (None,),
+    "sequence_bias": (None,),
+    "forced_bos_token_id": (None,),
+    "forced_eos_token_id": (None,),
+    "suppress_tokens": (None, []),
+    "begin_suppress_tokens": (None, []),
+    "min_p": (None,),
+    "typical_p": (None, 1.0),
+    "epsilon_cutoff": (None, 0.0),
+    "eta_cutoff": (None, 0.0),
+    "top_h": (None,),
+    "renormalize_logits": (None, False),
+    "remove_invalid_values": (None, False),
+    "exponential_decay_length_penalty": (None,),
+    "diversity_penalty": (None, 0.0),
+    "watermarking_config": (None,),
+    "guidance_scale": (None, 1.0),
+}
 
 
 def unmirrored(model: torch.nn.Module, **overrides) -> list[str]:
     """generation_config keys (the model's, with `overrides`) that would make `generate`
     do something this module does not; empty when the lean loop is exact."""
-    default = GenerationConfig()
     gen = model.generation_config
-    keys = []
-    for key in _UNMIRRORED:
-        value = overrides.get(key, getattr(gen, key, None))
-        if value is not None and value != getattr(default, key, None):
-            keys.append(key)
-    return keys
+    return [
+        key
+        for key, neutral in _NEUTRAL.items()
+        if overrides.get(key, getattr(gen, key, None)) not in neutral
+    ]
 
 
 def _eos_mask(model: torch.nn.Module, vocab: int, device: torch.device) -> torch.Tensor | None:

@@ -57,6 +57,8 @@ def continue_blocks(
     if lean and (keys := decode.unmirrored(model, repetition_penalty=gcfg.repetition_penalty)):
         log.warning("generate.engine=lean does not mirror %s: using model.generate", keys)
         lean = False
+    if lean and gcfg.compile:
+        model = compiled(model)
     n_batches = math.ceil(n / gcfg.batch_size)
     bar = tqdm(total=n_batches, desc=desc, leave=False, disable=desc is None)
     start, done = time.perf_counter(), 0
@@ -88,3 +90,12 @@ def continue_blocks(
     out = over_batches(ranks, n_batches, batch)
     bar.close()
     return np.concatenate(out), done / max(time.perf_counter() - start, 1e-9)
+
+
+def compiled(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` with its forward compiled (torch.compile, static shapes), once per module:
+    the loop reloads weights into the same module, so the graphs are reused."""
+    if not getattr(model, "_ecosys_compiled", False):
+        model.forward = torch.compile(model.forward, dynamic=False)
+        model._ecosys_compiled = True
+    return model

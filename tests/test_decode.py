@@ -70,21 +70,31 @@ def test_sampling_draws_what_generate_draws_from_the_same_seed(tiny, mode):
     assert (other != lean).any(1).float().mean() > 0.5  # the seed, not the model, decides
 
 
-def test_both_engines_give_the_same_blocks_through_continue_blocks(tiny):
+def test_both_engines_give_the_same_blocks_through_continue_blocks(tiny, caplog):
     _, model, prompts = tiny
     acc = Accelerator(cpu=True)
     blocks = prompts[:64].numpy()
-    for dq in ("beam", "temp1"):
-        out = {}
-        for engine in ("hf", "lean"):
-            g = make_cfg(f"data_quality={dq}", f"generate.engine={engine}").generate
-            out[engine], _ = continue_blocks(model, blocks, g, seed=5, accelerator=acc)
-        assert (out["hf"] == out["lean"]).all(1).mean() >= 0.98, dq
+    calls = []
+    real = decode.beam_search, decode.sample
+    decode.beam_search = lambda *a, **k: calls.append("beam") or real[0](*a, **k)
+    decode.sample = lambda *a, **k: calls.append("sample") or real[1](*a, **k)
+    try:
+        for dq in ("beam", "temp1"):
+            out = {}
+            for engine in ("hf", "lean"):
+                g = make_cfg(f"data_quality={dq}", f"generate.engine={engine}").generate
+                out[engine], _ = continue_blocks(model, blocks, g, seed=5, accelerator=acc)
+            assert (out["hf"] == out["lean"]).all(1).mean() >= 0.98, dq
+    finally:
+        decode.beam_search, decode.sample = real
+    assert "does not mirror" not in caplog.text
+    assert "beam" in calls and "sample" in calls  # the lean loop really ran
 
 
 def test_what_the_lean_loop_does_not_mirror_goes_to_generate(tiny, caplog):
     _, model, prompts = tiny
     assert decode.unmirrored(model) == []
+    assert decode.unmirrored(model, repetition_penalty=1.0) == []  # the config's default
     assert decode.unmirrored(model, repetition_penalty=1.3) == ["repetition_penalty"]
     g = make_cfg("generate.repetition_penalty=1.3").generate
     blocks = prompts[:8].numpy()
@@ -93,3 +103,16 @@ def test_what_the_lean_loop_does_not_mirror_goes_to_generate(tiny, caplog):
     assert "does not mirror ['repetition_penalty']: using model.generate" in caplog.text
     ref = hf_generate(model, prompts[:8], 8, num_beams=5, do_sample=False, repetition_penalty=1.3)
     np.testing.assert_array_equal(got, ref.numpy())
+
+
+def test_a_compiled_forward_keeps_the_tokens(tiny):
+    _, model, prompts = tiny
+    model = models.load(model.name_or_path, torch.float32).eval()  # its own module
+    blocks = prompts[:64].numpy()
+    acc = Accelerator(cpu=True)
+    out = {}
+    for flag in ("false", "true"):
+        g = make_cfg(f"generate.compile={flag}").generate
+        out[flag], _ = continue_blocks(model, blocks, g, seed=0, accelerator=acc)
+    assert getattr(model, "_ecosys_compiled", False)
+    assert (out["true"] == out["false"]).all(1).mean() >= 0.98
