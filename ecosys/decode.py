@@ -84,9 +84,9 @@ def _repeat(cache: StaticCache, n: int) -> None:
 def _reorder_generated(cache: StaticCache, index: torch.Tensor, start: int, end: int) -> None:
     """Cache.reorder_cache, for positions start…end only: beams are only ever reordered
     among the beams of their own prompt, whose prompt positions are equal."""
-    for layer in cache.layers:
-        layer.keys[:, :, start:end] = layer.keys[index, :, start:end]
-        layer.values[:, :, start:end] = layer.values[index, :, start:end]
+    for layer in cache.layers:  # index_select: several times faster than keys[index, …]
+        layer.keys[:, :, start:end] = layer.keys[:, :, start:end].index_select(0, index)
+        layer.values[:, :, start:end] = layer.values[:, :, start:end].index_select(0, index)
 
 
 @torch.no_grad()
