@@ -168,6 +168,7 @@ class RuntimeConfig:
     cpu: bool = False  # force CPU even where a GPU is present
     threads: int | None = None  # torch intra-op threads; null = torch's default
     lock_timeout: float = 0.0  # seconds to wait for a run dir held by another process
+    preempt_grace_s: float = 30.0  # SLURM's SIGUSR2 waits ≤ this long for a unit boundary
 
 
 @dataclass

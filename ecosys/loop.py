@@ -20,6 +20,7 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from accelerate.utils import broadcast_object_list
 from omegaconf import DictConfig
 
 import ecosys
-from ecosys import base, config, corpus, members, metrics, models, seeds
+from ecosys import base, config, corpus, members, metrics, models, preemption, seeds
 from ecosys.ensemble import Ensemble, states_of
 from ecosys.evaluate import block_perplexity
 from ecosys.generate import continue_blocks
@@ -63,8 +64,10 @@ class Ecosystem:
         roster: Roster,
         accelerator: Accelerator,
         tracker: Tracker | None = None,
+        safe_point: Callable[[], None] = lambda: None,
     ):
         self.cfg, self.store, self.roster = cfg, store, roster
+        self.safe_point = safe_point  # where a held preemption signal may act
         self.tracker = tracker or Tracker()
         self.members: list[Member] = roster.members
         self.m = len(self.members)
@@ -145,6 +148,7 @@ class Ecosystem:
     def _todo(self, unit: Unit, together: bool = True) -> bool:
         """True when `unit` still has to run (not committed, or its files are corrupt);
         ranks that compute a unit `together` decide together (rank 0 alone otherwise)."""
+        self.safe_point()  # between units: a preemption checkpoints and requeues here
         done = self.store.done(unit)
         if self.ranks.agree(done) if together else done:
             return False
@@ -510,7 +514,8 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
         tracker = open_tracker(cfg, run_dir, info, group) if main else Tracker()
         try:
             gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
-            Ecosystem(cfg, store, roster, accelerator, tracker).run()
+            with preemption.deferred(cfg.runtime.preempt_grace_s) as safe_point:
+                Ecosystem(cfg, store, roster, accelerator, tracker, safe_point).run()
         finally:
             tracker.finish()
         log.info("done: %s", run_dir)

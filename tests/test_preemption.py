@@ -1,0 +1,57 @@
+"""SLURM's preemption signal is held until a unit boundary (ecosys/preemption.py): real
+signals sent to this process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from ecosys import preemption
+
+
+def recording_handler(calls: list[int]):
+    def handler(signum, frame) -> None:
+        calls.append(signum)
+
+    return handler
+
+
+def test_the_signal_waits_for_the_safe_point():
+    calls: list[int] = []
+    before = signal.signal(signal.SIGUSR2, recording_handler(calls))
+    try:
+        with preemption.deferred(grace_s=60) as safe_point:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            time.sleep(0.05)
+            assert calls == []  # held mid-unit
+            safe_point()
+            assert calls == [signal.SIGUSR2]  # delivered between units
+        os.kill(os.getpid(), signal.SIGUSR2)
+        assert calls == [signal.SIGUSR2] * 2  # the original handler is back
+    finally:
+        signal.signal(signal.SIGUSR2, before)
+
+
+def test_a_unit_longer_than_the_grace_gets_the_signal_anyway():
+    calls: list[int] = []
+    before = signal.signal(signal.SIGUSR2, recording_handler(calls))
+    try:
+        with preemption.deferred(grace_s=0.2):
+            os.kill(os.getpid(), signal.SIGUSR2)
+            deadline = time.monotonic() + 5
+            while not calls and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert calls == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, before)
+
+
+def test_without_a_python_handler_nothing_changes():
+    before = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    try:
+        with preemption.deferred(grace_s=60) as safe_point:
+            assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
+            safe_point()
+    finally:
+        signal.signal(signal.SIGUSR2, before)
