@@ -73,6 +73,12 @@ def _next_logits(out) -> torch.Tensor:
     return out.logits[:, -1, :].to(dtype=torch.float32)
 
 
+def _next_log_probs(out, eos: torch.Tensor | None) -> torch.Tensor:
+    """HF beam search's scores: float32 log_softmax, then EOS masked (MinNewTokens)."""
+    logp = F.log_softmax(_next_logits(out), dim=-1)
+    return logp if eos is None else logp.masked_fill(eos, -float("inf"))
+
+
 def _repeat(cache: StaticCache, n: int) -> None:
     """Each prompt's cache, copied to its n beams (StaticLayer lacks batch_repeat_interleave)."""
     for layer in cache.layers:
@@ -106,12 +112,9 @@ def beam_search(
     length = prompts.size(1)
     cache = StaticCache(config=model.config, max_cache_len=length + new_tokens)
     out = model(input_ids=prompts, cache=cache, use_cache=True, logits_to_keep=1)
-    logp = F.log_softmax(_next_logits(out), dim=-1)  # [B, V]
-    vocab = logp.size(-1)
+    vocab = out.logits.size(-1)
     eos = _eos_mask(model, vocab, prompts.device)
-    if eos is not None:
-        logp = logp.masked_fill(eos, -float("inf"))
-    scores, tokens = torch.topk(logp, k=2 * nb)
+    scores, tokens = torch.topk(_next_log_probs(out, eos), k=2 * nb)  # [B, V] → 2·nb
     scores, tokens = scores[:, :nb], tokens[:, :nb]
     seqs = tokens[:, :, None]  # [B, nb, 1]
     if new_tokens == 1:
@@ -120,9 +123,7 @@ def beam_search(
     offset = torch.arange(b, device=prompts.device)[:, None] * nb
     for step in range(1, new_tokens):
         out = model(input_ids=tokens.reshape(-1, 1), cache=cache, use_cache=True)
-        logp = F.log_softmax(_next_logits(out), dim=-1)
-        if eos is not None:
-            logp = logp.masked_fill(eos, -float("inf"))
+        logp = _next_log_probs(out, eos)
         cand = (logp.view(b, nb, vocab) + scores[:, :, None]).view(b, nb * vocab)
         scores, index = torch.topk(cand, k=2 * nb)
         scores, index = scores[:, :nb], index[:, :nb]

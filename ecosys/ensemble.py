@@ -36,7 +36,6 @@ class Ensemble:
         }
         self.template = copy.deepcopy(module).to("meta")
         self.template.config._attn_implementation = "eager"  # vmappable; sdpa is looped over M
-        self.size = len(states)
 
     def _forward(self, params, buffers, ids: torch.Tensor) -> torch.Tensor:
         full = {**params, **{a: params[b] for a, b in self.alias.items()}, **buffers}

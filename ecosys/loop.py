@@ -175,8 +175,8 @@ class Ecosystem:
         and commits the units that are not."""
         if len(group) == 1:
             getattr(self, phase)(t, group[0])
-        elif any(self._todo(Unit.of(phase, t, m)) for m in group):
-            getattr(self, f"{phase}_together")(t, group)
+        elif todo := [m for m in group if self._todo(Unit.of(phase, t, m))]:
+            getattr(self, f"{phase}_together")(t, group, todo)
 
     def _together(self) -> bool:
         """train.together, where it applies: several models on this rank, no DDP, and no
@@ -226,8 +226,9 @@ class Ecosystem:
         )
         self._keep(t, m, model, result, len(blocks))
 
-    def train_together(self, t: int, group: list[int]) -> None:
-        """The train units of `group` (models of one base) as one batched computation."""
+    def train_together(self, t: int, group: list[int], todo: list[int]) -> None:
+        """The train units of `group` (models of one base) as one batched computation;
+        those of `todo` are committed."""
         restart = self.cfg.train.restart_from_base
         starts = [
             states_of(self.model(m, None if restart else self.weights(t - 1, m))) for m in group
@@ -245,7 +246,7 @@ class Ecosystem:
             self._desc("train", t, group[0], group[-1]),
         )
         for m, result, state, blocks in zip(group, results, states, sets, strict=True):
-            if not self.store.done(Unit.of("train", t, m)):
+            if m in todo:
                 _load(module, state)
                 self._keep(t, m, module, result, len(blocks))
 
@@ -291,18 +292,18 @@ class Ecosystem:
             info["ppl_train"] = metrics.block_mean(on_train)
         self._commit(unit, m, arrays=arrays, info=info)
 
-    def evaluate_together(self, t: int, group: list[int]) -> None:
-        """The evaluate units of `group` (one base, one test set) in one batched pass."""
+    def evaluate_together(self, t: int, group: list[int], todo: list[int]) -> None:
+        """The evaluate units of `group` (one base, one test set) in one batched pass;
+        those of `todo` are committed."""
         states = [states_of(self.model(m, self.weights(t, m))) for m in group]
         ens = Ensemble(self.model(group[0], None), states)
         test = torch.as_tensor(self.members[group[0]].corpus.test, device=self.accelerator.device)
         with self.accelerator.autocast():
             ppl = np.exp(ens.block_nll(test, self.cfg.train.eval_batch_size).cpu().numpy())
         for m, row in zip(group, ppl, strict=True):
-            unit = Unit.of("evaluate", t, m)
-            if not self.store.done(unit):
+            if m in todo:
                 arrays, info = {_ppl_name("ppl", t, m): row}, {"ppl": metrics.block_mean(row)}
-                self._commit(unit, m, arrays=arrays, info=info)
+                self._commit(Unit.of("evaluate", t, m), m, arrays=arrays, info=info)
 
     def generate(self, t: int, m: int) -> None:
         unit = Unit.of("generate", t, m)

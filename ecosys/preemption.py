@@ -30,29 +30,28 @@ def deferred(grace_s: float, signum: int = signal.SIGUSR2) -> Iterator[Callable[
         yield lambda: None
         return
     pending: list[int] = []
-    timer: list[threading.Timer] = []
-    expired: list[bool] = []
+    expired = threading.Event()
     main = threading.main_thread().ident
 
     def deliver() -> None:  # the grace is over: the handler wherever the main thread is
-        expired.append(True)
+        expired.set()
         signal.pthread_kill(main, signum)  # handlers can only be swapped on the main thread
 
+    timer = threading.Timer(grace_s, deliver)
+    timer.daemon = True
+
     def hold(sig: int, frame) -> None:
-        if expired:
+        if expired.is_set():
             original(sig, frame)
             return
         if not pending:
             log.warning("signal %s: stopping at the next unit boundary", signal.Signals(sig).name)
-            timer.append(threading.Timer(grace_s, deliver))
-            timer[0].daemon = True
-            timer[0].start()
+            timer.start()
         pending.append(sig)
 
     def safe_point() -> None:
         if pending:
-            for t in timer:
-                t.cancel()
+            timer.cancel()
             signal.signal(signum, original)
             original(pending[0], None)  # checkpoints, requeues, exits
 
@@ -60,6 +59,5 @@ def deferred(grace_s: float, signum: int = signal.SIGUSR2) -> Iterator[Callable[
     try:
         yield safe_point
     finally:
-        for t in timer:
-            t.cancel()
+        timer.cancel()
         signal.signal(signum, original)

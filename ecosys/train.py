@@ -101,7 +101,6 @@ def fine_tune(
     # `prepare` only where it adds something (DDP, fp16 loss scaling): what it holds is
     # released by `free_memory`, whose gc.collect costs more than training a tiny model
     prepare = (ranks is not None and ranks.data_parallel) or tcfg.mixed_precision == "fp16"
-    plain = not prepare
     if prepare:
         model, opt = accelerator.prepare(model, opt)  # the device, mixed precision; DDP
     else:
@@ -128,7 +127,7 @@ def fine_tune(
             ids = data[order[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]].to(
                 accelerator.device
             )
-            losses.append(step(model, ids, opt, sched, accelerator, ranks, plain))
+            losses.append(step(model, ids, opt, sched, accelerator, ranks, plain=not prepare))
             bar.update()
         val = validate()
         val_losses.append(val)

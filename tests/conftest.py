@@ -82,16 +82,21 @@ def only_run_dir(out: Path) -> Path:
     return run
 
 
-def run_until(args: list[str], marker: str) -> None:
-    """Start the CLI and SIGKILL it the moment its debug log shows `marker`."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecosys", *args, "hydra.verbose=ecosys"],
+def start_cli(*args: str) -> subprocess.Popen:
+    """Start `python -m ecosys ARGS` without waiting; stdout and stderr as one text pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ecosys", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def run_until(args: list[str], marker: str) -> None:
+    """Start the CLI and SIGKILL it the moment its debug log shows `marker`."""
+    proc = start_cli(*args, "hydra.verbose=ecosys")
     seen = []
     for line in proc.stdout:
         seen.append(line)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import ROOT, cli, make_cfg, only_run_dir, run_until, small_args
+from conftest import ROOT, cli, make_cfg, only_run_dir, run_until, small_args, start_cli
 
 from ecosys import corpus, loop, models, seeds
 from ecosys.evaluate import block_perplexity
@@ -146,14 +146,7 @@ def test_a_second_process_on_the_same_run_dir_is_refused(reference, tmp_path):
     _, cache = reference
     # long enough (T = 30) that the first still runs when the second has started up
     args = small_args(tmp_path / "runs", cache, "diversity=d2", "T=30")
-    first = subprocess.Popen(
-        [sys.executable, "-m", "ecosys", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    first = start_cli(*args)
     for line in first.stdout:
         if "t=0 |" in line:  # well inside the run, holding the lock
             break

@@ -4,16 +4,14 @@ same numbers, a cancelled job is reported, not waited on forever."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli, only_run_dir, small_args
+from conftest import cli, only_run_dir, small_args, start_cli
 from test_loop import snapshot
 
 pytestmark = [
@@ -68,20 +66,9 @@ def _wait_for_log(root: Path, pattern: str, seconds: float = 120) -> None:
     raise AssertionError(f"{pattern!r} never appeared in a log under {root}")
 
 
-def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ecosys", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir):
     args = small_args(tmp_path / "slurm", cache_dir, "diversity=d2", "T=8")
-    sweep = _start([*SLURM, *args])
+    sweep = start_cli(*SLURM, *args)
     job = _job_id(tmp_path / "slurm")
     _wait_for_log(tmp_path / "slurm", "t=0 |")  # well inside the run
     # what a preemption or a time limit does to a submitit job: SIGUSR2 to the job steps;
@@ -101,7 +88,7 @@ def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir
 
 
 def test_a_cancelled_job_is_reported_not_waited_on(tmp_path, cache_dir):
-    sweep = _start([*SLURM, *small_args(tmp_path / "slurm", cache_dir, "T=30")])
+    sweep = start_cli(*SLURM, *small_args(tmp_path / "slurm", cache_dir, "T=30"))
     job = _job_id(tmp_path / "slurm")
     _wait_for_log(tmp_path / "slurm", "t=0 |")
     subprocess.run(["scancel", job], check=True)
