@@ -3,6 +3,7 @@
 python -m ecosys                                     # synthetic world, D = 1, T = 10
 python -m ecosys diversity=d4 data_quality=temp1     # any group option, any key
 python -m ecosys --multirun diversity=d1,d2,d4,d16   # a grid (Hydra's basic launcher)
+python -m ecosys experiment=primary                  # a paper experiment's preset grid
 python -m ecosys --help                              # groups, options, examples
 """
 
@@ -41,5 +42,12 @@ def main(cfg: DictConfig) -> str:
         sys.exit(2)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    # `+experiment=NAME` is how preset grids are often written; the group has a null
+    # default here, so Hydra would refuse the `+`: both spellings select the preset
+    sys.argv = [a.removeprefix("+") if a.startswith("+experiment=") else a for a in sys.argv]
     main()
+
+
+if __name__ == "__main__":
+    cli()

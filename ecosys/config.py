@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -25,6 +26,11 @@ class ConfigError(ValueError):
     def __init__(self, key: str, problem: str, fix: str):
         self.key, self.problem, self.fix = key, problem, fix
         super().__init__(f"{key}: {problem} — {fix}")
+
+
+class Protocol(StrEnum):
+    epochs = "epochs"  # the paper: E epochs over the model's own n blocks
+    equal_steps = "equal_steps"  # every model takes the steps E epochs over all N would
 
 
 class Schedule(StrEnum):
@@ -98,6 +104,9 @@ class DataConfig:
     text_column: str = "text"
     add_special_tokens: bool = True  # as HF run_clm tokenizes (OPT: a BOS per line)
     group_batch: int = 1000  # run_clm's group_texts: each batch of lines drops its remainder
+    topics: list[int] | None = None  # synthetic: only blocks of these topics (a community)
+    run: str | None = None  # pool: a finished run's directory whose generated pool is the corpus
+    pool_t: int = 0  # pool: which iteration's pool (pools/tXX)
 
 
 @dataclass
@@ -113,12 +122,21 @@ class ScaleConfig:
 @dataclass
 class DataQualityConfig:
     real_fraction: float = 0.0  # share of each pool replaced by fresh real train blocks
+    retrain_real: bool = False  # control (App. H): every t trains on the real set, no pool
 
 
+class Segments(StrEnum):
+    split = "split"  # M non-overlapping segments of N (the paper's diversity)
+    same = "same"  # every model gets segment 0 (App. G: diversity by expansion's control)
+    whole = "whole"  # every model gets all of N (App. H: k identical models)
+
+
+@dataclass
 @dataclass
 class DiversityConfig:
     m: int = 1
     shares: list[float] | None = None  # data shares w_m; null = equal shares 1/M
+    segments: Segments = Segments.split
 
 
 @dataclass
@@ -135,6 +153,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
     eval_on_train: bool = False  # also score each model on its real training blocks (App. H)
     together: bool = False  # a rank's models of one base as one batched step (ensemble.py)
+    protocol: Protocol = Protocol.epochs  # equal_steps: the control the paper lacks
 
 
 @dataclass
@@ -148,6 +167,17 @@ class GenerateConfig:
     batch_size: int = 128  # paper: 32; equal-length prompts make outputs batch-independent
     engine: str = "lean"  # lean (ecosys/decode.py: generate's tokens, faster) | hf (generate)
     compile: bool = False  # torch.compile the forward for the lean loop (once per process)
+
+
+@dataclass
+class MeasureConfig:
+    """The synthetic world's exact measurements (ecosys/exact.py); off where p_data is unknown."""
+
+    exact: bool = True  # KL rate, W2 / EDQ of data and model samples, per (t, model)
+    fresh_blocks: int = 512  # fresh p_data blocks: the reference sample
+    model_samples: int = 256  # blocks sampled from each model (τ = 1) for its W2
+    smoothing: float = 1e-4  # p_data's ground metric mixes this much uniform mass per row
+    js_blocks: int = 64  # test blocks for the models' pairwise Jensen–Shannon divergence
 
 
 @dataclass
@@ -188,6 +218,7 @@ class Config:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
     # Mixed families (paper App. G): members cycle through these model configs, in key
     # order: +model@families.opt=opt-125m +model@families.gpt2=gpt2. Empty: all `model`.
     families: dict[str, ModelConfig] = field(default_factory=dict)
@@ -243,6 +274,18 @@ def diversity_label(cfg: DictConfig) -> str:
     return f"D{hill_shannon(shares(cfg)):.2f}"
 
 
+def protocol_label(cfg: DictConfig) -> str:
+    """The controls a run departs from the paper's protocol by; "paper" when none."""
+    parts = []
+    if cfg.train.protocol != Protocol.epochs:
+        parts.append(str(cfg.train.protocol))
+    if cfg.diversity.segments != Segments.split:
+        parts.append(f"segments_{cfg.diversity.segments}")
+    if cfg.data_quality.retrain_real:
+        parts.append("retrain_real")
+    return "+".join(parts) or "paper"
+
+
 def block_size(cfg: DictConfig) -> int:
     """The run's block size: data's, or the communities' (which must all agree)."""
     coms = [cfg.communities[k] for k in sorted(cfg.communities)]
@@ -253,20 +296,26 @@ def condition(cfg: DictConfig) -> dict[str, str]:
     """The labels that name a run's condition: mixed families by their models' names,
     communities by their keys, joined by +."""
     fams = [cfg.families[k].name for k in sorted(cfg.families)] or [cfg.model.name]
-    coms = sorted(cfg.communities) or [cfg.data.name]
+    coms = sorted(cfg.communities) or [_data_label(cfg.data)]
     return {
         "model": "+".join(fams),
         "data": "+".join(coms),
         "scale": cfg.scale.name,
         "data_quality": data_quality_label(cfg),
         "diversity": diversity_label(cfg),
+        "protocol": protocol_label(cfg),
     }
+
+
+def _data_label(d: DictConfig) -> str:
+    return f"{d.name}_t{d.pool_t}" if d.source == "pool" else d.name
 
 
 def run_name(cfg: DictConfig) -> str:
     if cfg.run_name:
         return cfg.run_name
-    return "_".join(condition(cfg).values()) + f"_s{cfg.seed}-{config_hash(cfg)}"
+    labels = [v for k, v in condition(cfg).items() if not (k == "protocol" and v == "paper")]
+    return "_".join(labels) + f"_s{cfg.seed}-{config_hash(cfg)}"
 
 
 def _check(ok: bool, key: str, problem: str, fix: str) -> None:
@@ -398,7 +447,31 @@ def validate(cfg: DictConfig) -> None:
             "give all communities one block_size",
         )
 
+    _check(
+        not (dq.retrain_real and dq.real_fraction > 0),
+        "data_quality.real_fraction",
+        "has no meaning with data_quality.retrain_real (no pool is made)",
+        "use data_quality=retrain_real alone",
+    )
+    ms = cfg.measure
+    for key in ("fresh_blocks", "model_samples", "js_blocks"):
+        _check(ms[key] >= 2, f"measure.{key}", f"must be ≥ 2, got {ms[key]}", "use the default")
+    _check(
+        0 < ms.smoothing < 1,
+        "measure.smoothing",
+        f"must be in (0, 1), got {ms.smoothing}",
+        "use measure.smoothing=1e-4",
+    )
+
     w = cfg.world
+    for dcfg in cfg.communities.values() or [cfg.data]:
+        bad = [k for k in dcfg.topics or [] if not 0 <= k < w.topics]
+        _check(
+            not bad,
+            "data.topics",
+            f"{bad} are not topics of a world with world.topics={w.topics}",
+            f"pick topics in 0 … {w.topics - 1}",
+        )
     if cfg.data.source == "synthetic":
         _check(w.vocab_size >= 2, "world.vocab_size", "must be ≥ 2", "use 128")
         _check(w.topics >= 1, "world.topics", "must be ≥ 1", "use 4")
@@ -481,7 +554,7 @@ def _validate_model(m: DictConfig, data: DictConfig) -> None:
         )
     if m.source == "synthetic":
         _check(
-            data.source == "synthetic",
+            data.source in ("synthetic", "pool"),
             "data",
             "the synthetic model only speaks the synthetic world's language",
             "use data=synthetic with model=tiny",
@@ -497,7 +570,7 @@ def _validate_model(m: DictConfig, data: DictConfig) -> None:
 
 
 def _validate_data(d: DictConfig) -> None:
-    sources = ("synthetic", "files", "hub")
+    sources = ("synthetic", "files", "hub", "pool")
     _check(
         d.source in sources,
         "data.source",
@@ -518,6 +591,35 @@ def _validate_data(d: DictConfig) -> None:
             d.hub_id is not None, "data.hub_id", "data from the hub needs an id", "set data.hub_id"
         )
     _check(d.group_batch >= 1, "data.group_batch", "must be ≥ 1", "use 1000 (run_clm)")
+    if d.topics is not None:
+        _check(
+            d.source == "synthetic" and len(d.topics) > 0,
+            "data.topics",
+            f"selects topics of the synthetic world, got {list(d.topics)} with data={d.name}",
+            "drop data.topics, or use it with data=synthetic",
+        )
+    if d.source == "pool":
+        _check(
+            d.run is not None,
+            "data.run",
+            "data=pool needs the run whose generated pool becomes the corpus",
+            "set data.run=runs/<sweep>/<run dir> (a finished run)",
+        )
+        pool = Path(d.run).expanduser() / "pools" / f"t{d.pool_t:02d}.npy"
+        _check(
+            pool.exists(),
+            "data.pool_t",
+            f"{pool} does not exist (a run with T iterations has pools t = 0 … T-2, "
+            "and only runs whose members share one tokenizer keep token pools)",
+            "pick data.pool_t of a pool that run wrote",
+        )
+        width = np.load(pool, mmap_mode="r").shape[1]
+        _check(
+            width == d.block_size,
+            "data.block_size",
+            f"is {d.block_size}, but the pool's blocks have {width} tokens",
+            f"set data.block_size={width}",
+        )
 
 
 def check_context(block_size: int, context: int, key: str = "data.block_size") -> None:

@@ -36,7 +36,9 @@ def load(
     """The corpus dcfg (default: cfg.data) names, with valid/test capped by the scale."""
     dcfg = cfg.data if dcfg is None else dcfg
     if dcfg.source == "synthetic":
-        corpus = synthetic(cfg.world, dcfg.block_size)
+        corpus = synthetic(cfg.world, dcfg.block_size, dcfg.topics)
+    elif dcfg.source == "pool":
+        corpus = pool(dcfg, cfg.seed)
     else:
         if not cfg.runtime.progress:
             datasets.disable_progress_bars()
@@ -50,14 +52,34 @@ def load(
     )
 
 
-def synthetic(wcfg: DictConfig, block_size: int) -> Corpus:
-    """Train/valid/test sampled from p_data; fixed by world.seed, not by the run seed."""
+def synthetic(wcfg: DictConfig, block_size: int, topics: list[int] | None = None) -> Corpus:
+    """Train/valid/test sampled from p_data (or from the community that speaks only
+    `topics`); fixed by world.seed, not by the run seed."""
     p, _ = world.build(wcfg)
+    community = -1
+    if topics is not None:
+        p = p.restrict(list(topics))
+        community = sum(2**k for k in topics)  # its own samples, not a subset of the others'
     sizes = (wcfg.train_blocks, wcfg.valid_blocks, wcfg.test_blocks)
     splits = [
-        p.sample(n, block_size, seeds.rng(wcfg.seed, "corpus", t=i)) for i, n in enumerate(sizes)
+        p.sample(n, block_size, seeds.rng(wcfg.seed, "corpus", t=i, m=community))
+        for i, n in enumerate(sizes)
     ]
     return Corpus(*splits, p_data=p)
+
+
+POOL_SPLIT = (0.8, 0.1, 0.1)  # train / valid / test shares of a saved pool
+
+
+def pool(dcfg: DictConfig, seed: int) -> Corpus:
+    """A finished run's generated pool at data.pool_t as a corpus (App. H, Fig. 18):
+    shuffled by the run seed and cut 80/10/10 into train / valid / test."""
+    blocks = np.load(Path(dcfg.run).expanduser() / "pools" / f"t{dcfg.pool_t:02d}.npy")
+    blocks = blocks[seeds.rng(seed, "corpus", t=dcfg.pool_t).permutation(len(blocks))]
+    n_train, n_valid = (int(share * len(blocks)) for share in POOL_SPLIT[:2])
+    return Corpus(
+        blocks[:n_train], blocks[n_train : n_train + n_valid], blocks[n_train + n_valid :]
+    )
 
 
 SPLITS = {"train": "train", "valid": "validation", "test": "test"}

@@ -5,6 +5,7 @@
     for t = 0 … T-1:
         train every model on its training set (best-on-validation epoch)
         evaluate every model on the test set (per-block perplexity)
+        measure every model against p_data (synthetic world only: ecosys/exact.py)
         generate continuations of every model's prompts            (t < T-1)
         pool: concatenate, swap in real blocks, shuffle, redistribute
         summarize: μ_{m,t}, μ_t, combined std, μ_T so far → metrics.jsonl
@@ -32,9 +33,9 @@ from accelerate.utils import broadcast_object_list
 from omegaconf import DictConfig
 
 import ecosys
-from ecosys import base, config, corpus, members, metrics, models, preemption, seeds
+from ecosys import base, config, corpus, exact, members, metrics, models, preemption, seeds
 from ecosys.ensemble import Ensemble, states_of
-from ecosys.evaluate import block_perplexity
+from ecosys.evaluate import block_nll, block_perplexity
 from ecosys.generate import continue_blocks
 from ecosys.members import Member, Roster
 from ecosys.pool import redistribute, redistribute_text
@@ -46,7 +47,7 @@ from ecosys.train import fine_tune, fine_tune_together
 log = logging.getLogger(__name__)
 transformers.utils.logging.disable_progress_bar()  # per-file load/save bars: noise at this rate
 
-PHASES = ("train", "evaluate", "generate")
+PHASES = ("train", "evaluate", "measure", "generate")
 TIMING_KEYS = (  # the only values a rerun changes
     "gen/tokens_per_s",
     "time/iteration_s",
@@ -77,28 +78,33 @@ class Ecosystem:
         self.progress = cfg.runtime.progress
         self._bases: dict[str, tuple[torch.nn.Module, dict]] = {}  # loaded once per base
         self._base_ppl: dict[tuple[str, str], np.ndarray] = {}
+        self.references = _references(cfg, self.members)  # {community: p_data's side}
 
     def run(self) -> None:
         main, ranks = self.ranks.main, self.ranks
         for m in self.mine:
             self.evaluate(-1, m)
+            if self.references:
+                self.measure(-1, m)
         ranks.barrier()
         if main:
             self.summarize(-1, 0.0)
             self.log_iteration(-1)
         for t in range(self.cfg.T):
             start, spent = time.perf_counter(), {}
-            for phase in PHASES if t < self.cfg.T - 1 else PHASES[:2]:
+            for phase in self._phases(t):
                 began = time.perf_counter()
                 for group in self._groups(phase, t):
                     self._run_group(phase, t, group)
                 spent[phase] = time.perf_counter() - began
-            if t < self.cfg.T - 1:
+            if self._pools(t):
                 ranks.barrier()  # every model's generated set is committed
                 if main:
                     self.pool(t)
             ranks.barrier()  # the pool (next iteration's training sets) is committed
             if main:
+                if self.references and self.m > 1:
+                    self.disagree(t)
                 self.summarize(t, time.perf_counter() - start, spent)
                 self.log_iteration(t)
         for m in self.mine:  # the final checkpoints are part of the result: verify them
@@ -136,9 +142,21 @@ class Ecosystem:
             self._run_group("train", t, group)
         return self.store.checkpoint_path(m, t)
 
+    def _pools(self, t: int) -> bool:
+        """Is there a pool after t? Not after the last iteration, nor when every model
+        re-trains on its real set (data_quality.retrain_real)."""
+        return t < self.cfg.T - 1 and not self.cfg.data_quality.retrain_real
+
+    def _phases(self, t: int) -> list[str]:
+        return [
+            p
+            for p in PHASES
+            if (p != "measure" or self.references) and (p != "generate" or self._pools(t))
+        ]
+
     def training_set(self, t: int, m: int) -> np.ndarray:
         """Member m's training blocks at t: its generation set, then its pool share."""
-        if t == 0:
+        if t == 0 or self.cfg.data_quality.retrain_real:
             return self.members[m].prompts
         if self.roster.shared_tokens:
             sizes = [mem.n for mem in self.members]
@@ -159,7 +177,9 @@ class Ecosystem:
         """This rank's models, in groups that may run `phase` at t as one batched
         computation: same base, same test set, same training-set size, where
         train.together allows it (singletons otherwise, and for generation)."""
-        solo = phase == "generate" or (phase == "evaluate" and self.cfg.train.eval_on_train)
+        solo = phase in ("generate", "measure") or (
+            phase == "evaluate" and self.cfg.train.eval_on_train
+        )
         if solo or not self._together():
             return [[m] for m in self.mine]
         groups: dict[tuple, list[int]] = {}
@@ -223,6 +243,7 @@ class Ecosystem:
             self.accelerator,
             self._desc("train", t, m),
             self.ranks,
+            self.members[m].budget,
         )
         self._keep(t, m, model, result, len(blocks))
 
@@ -244,6 +265,7 @@ class Ecosystem:
             [seeds.derive(self.cfg.seed, "train", t, m) for m in group],
             self.accelerator,
             self._desc("train", t, group[0], group[-1]),
+            self.members[group[0]].budget,
         )
         for m, result, state, blocks in zip(group, results, states, sets, strict=True):
             if m in todo:
@@ -259,6 +281,7 @@ class Ecosystem:
             "steps": result.steps,
             "examples": examples,
             "val_losses": result.val_losses,
+            "param_dist": self._distance_from_base(m, model),
         }
         if self.ranks.writes(m):
             tmp = self.store.temp_checkpoint_path(m, t)
@@ -268,6 +291,15 @@ class Ecosystem:
             self.store.prune_checkpoints(m, before=t)
         if self.ranks.data_parallel:
             self.ranks.barrier()
+
+    def _distance_from_base(self, m: int, model: torch.nn.Module) -> float:
+        """‖θ − θ_base‖₂ over all parameters: how far training has moved model m."""
+        base_state = self._bases[self.members[m].base][1]
+        total = sum(
+            float((p.detach().float() - base_state[name].float()).pow(2).sum())
+            for name, p in model.named_parameters()
+        )
+        return total**0.5
 
     def evaluate(self, t: int, m: int) -> None:
         """Per-block test perplexity of model m after t (t = -1: its base model)."""
@@ -305,6 +337,43 @@ class Ecosystem:
                 arrays, info = {_ppl_name("ppl", t, m): row}, {"ppl": metrics.block_mean(row)}
                 self._commit(Unit.of("evaluate", t, m), m, arrays=arrays, info=info)
 
+    def measure(self, t: int, m: int) -> None:
+        """Model m after t against p_data (ecosys/exact.py): its KL rate, the distance of
+        its own samples and (t ≥ 0) of the blocks it trained on at t."""
+        unit = Unit.of("measure", t, m)
+        if not self._todo(unit):
+            return
+        ref = self.references[self.members[m].community]
+        model = self.model(m, self.weights(t, m))
+        fresh_nll = block_nll(model, ref.fresh, self.cfg.train.eval_batch_size, self.accelerator)
+        k = self.cfg.measure.model_samples
+        first = torch.as_tensor(ref.fresh[:k, 0], device=self.accelerator.device)
+        with self.accelerator.autocast():
+            samples = exact.sample(
+                model, first, ref.fresh.shape[1], seeds.derive(self.cfg.seed, "measure", t, m)
+            )
+        model_side = ref.distances(samples.cpu().numpy())
+        info = {"kl_rate": float(np.mean(fresh_nll - ref.oracle_nll))}
+        info |= {f"model_{k}": v for k, v in model_side.items()}
+        if t >= 0:
+            info |= {f"data_{k}": v for k, v in ref.distances(self.training_set(t, m)).items()}
+        self._commit(unit, m, info=info)
+
+    def disagree(self, t: int) -> None:
+        """Rank 0, once every model of t is committed: the models' mean pairwise
+        Jensen–Shannon divergence on the first measure.js_blocks test blocks."""
+        unit = Unit.of("disagree", t)
+        if not self._todo(unit, together=False):
+            return
+        groups: dict[str, list[torch.Tensor]] = {}
+        for m, mem in enumerate(self.members):
+            blocks = mem.corpus.test[: self.cfg.measure.js_blocks]
+            ids = torch.as_tensor(blocks, device=self.accelerator.device)
+            probs = exact.next_token_probs(self.model(m, self.weights(t, m)), ids)
+            groups.setdefault(mem.community, []).append(probs.cpu())
+        js = float(np.mean([exact.js(probs) for probs in groups.values()]))  # per community
+        self.store.commit(unit, info={"js": js})
+
     def generate(self, t: int, m: int) -> None:
         unit = Unit.of("generate", t, m)
         if not self._todo(unit):
@@ -330,10 +399,14 @@ class Ecosystem:
         generated = [self.store.array(f"gen/t{t:02d}.m{m:02d}") for m in range(self.m)]
         rng = seeds.rng(self.cfg.seed, "pool", t)
         fraction = self.cfg.data_quality.real_fraction
+        pool_info = {}
         if self.roster.shared_tokens:
             real = np.concatenate(_unique(mem.corpus.train for mem in self.members))
             pooled, n_real = redistribute(generated, real, fraction, rng)
             arrays = {f"pools/t{t:02d}": pooled}
+            if len(self.references) == 1:  # the pool's distance from p_data
+                (ref,) = self.references.values()
+                pool_info = {f"pool_{k}": v for k, v in ref.distances(pooled).items()}
         else:
             texts = [
                 s for mem, g in zip(self.members, generated, strict=True) for s in _decode(mem, g)
@@ -349,7 +422,7 @@ class Ecosystem:
             )
             arrays = {f"pools/t{t:02d}.m{m:02d}": s for m, s in enumerate(sets)}
             arrays[f"pools/t{t:02d}.texts"] = np.array(texts_pool, dtype=str)
-        self.store.commit(unit, arrays=arrays, info={"real_blocks": n_real})
+        self.store.commit(unit, arrays=arrays, info={"real_blocks": n_real, **pool_info})
 
     def _real_texts(self, n: int, rng: np.random.Generator) -> list[str]:
         """n fresh real training blocks as text, each from a random member's corpus."""
@@ -384,8 +457,11 @@ class Ecosystem:
                     "train/best_epoch": tr["best_epoch"],
                     "train/steps": tr["steps"],
                     "train/examples": tr["examples"],
+                    "train/param_dist": tr["param_dist"],
                 }
-            if 0 <= t < self.cfg.T - 1:
+            if self.references:
+                row |= self._exact_row(t, m)
+            if t >= 0 and self._pools(t):
                 gen = self.store.info_of(Unit.of("generate", t, m))
                 row["gen/tokens_per_s"] = gen["tokens_per_s"]
                 row["gen/distinct"] = gen["distinct"]
@@ -401,10 +477,28 @@ class Ecosystem:
             eco["train/loss"] = float(np.mean([r["train/loss"] for r in rows]))
             eco["time/iteration_s"] = seconds
             eco |= {f"time/{phase}_s": v for phase, v in (spent or {}).items()}
-        if 0 <= t < self.cfg.T - 1:
-            eco["pool/real_blocks"] = self.store.info_of(Unit.of("pool", t))["real_blocks"]
+        for key in sorted({k for r in rows for k in r if k.startswith("exact/")}):
+            eco[key] = float(np.mean([r[key] for r in rows]))
+        if self.references and self.m > 1 and t >= 0:
+            eco["exact/js"] = self.store.info_of(Unit.of("disagree", t))["js"]
+        if t >= 0 and self._pools(t):
+            pool = self.store.info_of(Unit.of("pool", t))
+            eco["pool/real_blocks"] = pool["real_blocks"]
+            eco |= {f"exact/{k}": v for k, v in pool.items() if k.startswith("pool_")}
             eco["gen/tokens_per_s"] = float(np.mean([r["gen/tokens_per_s"] for r in rows]))
         self.store.commit(unit, rows=[*rows, eco])
+
+    def _exact_row(self, t: int, m: int) -> dict[str, float]:
+        """Model m's exact measurements at t, and the EDQ of the data it trained on:
+        δ_EDQ(t) = W2(its training blocks at t) − W2(its model before t), and the same
+        with the KL analogue."""
+        got = self.store.info_of(Unit.of("measure", t, m))
+        row = {f"exact/{k}": v for k, v in got.items()}
+        if t >= 0:
+            before = self.store.info_of(Unit.of("measure", t - 1, m))
+            row["exact/edq"] = got["data_w2"] - before["model_w2"]
+            row["exact/edq_kl"] = got["data_kl"] - before["model_kl"]
+        return row
 
     def log_iteration(self, t: int) -> None:
         """The one summary line per iteration (also for iterations done before a resume),
@@ -431,6 +525,20 @@ class Ecosystem:
     def _mu(self, t: int) -> float:
         rows = self.store.manifest(Unit.of("summary", t))["rows"]
         return next(r["ppl/mean"] for r in rows if r["scope"] == "ecosystem")
+
+
+def _references(cfg: DictConfig, mems: list[Member]) -> dict[str, exact.Reference]:
+    """p_data's side of the exact measurements, per community; empty where p_data is
+    unknown (real corpora, a saved pool) or measure.exact is off."""
+    if not cfg.measure.exact or any(mem.corpus.p_data is None for mem in mems):
+        return {}
+    refs = {}
+    for i, mem in enumerate(mems):
+        if mem.community not in refs:
+            rng = seeds.rng(cfg.world.seed, "fresh", m=i)
+            fresh = mem.corpus.p_data.sample(cfg.measure.fresh_blocks, mem.prompts.shape[1], rng)
+            refs[mem.community] = exact.Reference(mem.corpus.p_data, fresh, cfg.measure.smoothing)
+    return refs
 
 
 def _ppl_name(kind: str, t: int, m: int) -> str:

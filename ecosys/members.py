@@ -40,6 +40,7 @@ class Member:
     tokenizer: PreTrainedTokenizerBase | None  # None: the synthetic world's token ids
     corpus: corpus.Corpus
     prompts: np.ndarray  # the generation set [n, L], fixed for the whole run
+    budget: int = 0  # N: the blocks of the sample its share was taken of
 
     @property
     def n(self) -> int:
@@ -100,7 +101,7 @@ def assemble(cfg: DictConfig) -> Roster:
 
     w = config.shares(cfg)
     roster = Roster([])
-    prompts = {}
+    prompts, budgets = {}, {}
     for f, c in sorted(set(who)):
         train = corpora[f, c].train
         sample = corpus.budget(len(train), cfg.scale.fraction, cfg.scale.max_blocks, cfg.seed)
@@ -108,12 +109,13 @@ def assemble(cfg: DictConfig) -> Roster:
         total = sum(w[m] for m in in_community)
         sizes = corpus.split_sizes(len(sample), [w[m] / total for m in in_community])
         config.check_budget(min(sizes), len(sample), len(in_community))
-        for m, idx in zip(in_community, corpus.segment(sample, sizes, cfg.seed), strict=True):
+        parts = _segments(cfg.diversity.segments, sample, sizes, cfg.seed)
+        for m, idx in zip(in_community, parts, strict=True):
             if who[m][0] == f:
                 prompts[m] = train[idx]
-        roster.samples["/".join(filter(None, (f, c))) or "all"] = len(sample)
+        roster.samples["/".join(filter(None, (f, c))) or "all"] = budgets[f, c] = len(sample)
         if f == min(fm for fm, cm in who if cm == c):  # count each community's sample once
-            roster.dropped += len(sample) - sum(sizes)
+            roster.dropped += len(sample) - len(np.unique(np.concatenate(parts)))
     for m, (f, c) in enumerate(who):
         roster.members.append(
             Member(
@@ -126,9 +128,19 @@ def assemble(cfg: DictConfig) -> Roster:
                 tokenizers[f],
                 corpora[f, c],
                 prompts[m],
+                budgets[f, c],
             )
         )
     return roster
+
+
+def _segments(how: str, sample: np.ndarray, sizes: list[int], seed: int) -> list[np.ndarray]:
+    """Each model's generation set: its own segment (split), all segment 0 (same: the
+    expansion control), or all of N (whole: k identical models)."""
+    if how == config.Segments.whole:
+        return corpus.segment(sample, [len(sample)], seed) * len(sizes)
+    parts = corpus.segment(sample, sizes, seed)
+    return [parts[0]] * len(parts) if how == config.Segments.same else parts
 
 
 def _key(key: str, community: str) -> str:

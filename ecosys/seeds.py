@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-_PHASES = ("sample", "segment", "train", "generate", "pool", "pretrain", "corpus")
+_PHASES = (
+    "sample",
+    "segment",
+    "train",
+    "generate",
+    "pool",
+    "pretrain",
+    "corpus",
+    "fresh",
+    "measure",
+)
 
 
 def derive(seed: int, phase: str, t: int = -1, m: int = -1) -> int:

@@ -35,7 +35,7 @@ from ecosys import config as config_mod
 
 log = logging.getLogger(__name__)
 
-PHASES = ("train", "evaluate", "generate", "pool", "summary")
+PHASES = ("train", "evaluate", "measure", "generate", "pool", "disagree", "summary")
 
 
 class RunLocked(RuntimeError):

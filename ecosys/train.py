@@ -8,6 +8,7 @@ left holding the best of them. The optimizer is fresh every call, as in the pape
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,22 @@ def step(
     return batch_loss.item()
 
 
+def batch_order(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Indices of the blocks of each batch, endlessly: pass after pass over the n blocks,
+    each pass in a fresh order (its last batch may be short)."""
+    while True:
+        order = torch.randperm(n, generator=gen)
+        yield from order.split(batch_size)
+
+
+def steps_per_epoch(n: int, tcfg: DictConfig, budget: int) -> int:
+    """Optimizer steps between validations: one pass over the model's n blocks (the
+    paper), or over all N = `budget` blocks (equal_steps: every model takes the steps
+    a single model on all of N would, whatever its own n)."""
+    size = budget if tcfg.protocol == "equal_steps" else n
+    return math.ceil(size / tcfg.batch_size)
+
+
 def optimizer(params, tcfg: DictConfig, total: int):
     """A fresh AdamW and its schedule over `total` steps (constant, or cosine to min_lr)."""
     opt = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
@@ -90,12 +107,14 @@ def fine_tune(
     accelerator: Accelerator,
     desc: str | None = None,
     ranks: Ranks | None = None,
+    budget: int | None = None,
 ) -> TrainResult:
-    """Train `model` in place for tcfg.epochs epochs on `blocks` [n, L]; with `ranks`
-    in data-parallel mode every rank calls this together (DDP)."""
+    """Train `model` in place for tcfg.epochs epochs on `blocks` [n, L] (epochs of the
+    `budget` N under train.protocol=equal_steps); with `ranks` in data-parallel mode
+    every rank calls this together (DDP)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout, where the model has any
-    n_batches = math.ceil(len(blocks) / tcfg.batch_size)
+    n_batches = steps_per_epoch(len(blocks), tcfg, budget or len(blocks))
     total = tcfg.epochs * n_batches
     opt, sched = optimizer(model.parameters(), tcfg, total)
     # `prepare` only where it adds something (DDP, fp16 loss scaling): what it holds is
@@ -119,14 +138,12 @@ def fine_tune(
         best_epoch, best_val, best_state = 0, validate(), snapshot()
     val_losses: list[float] = []
     bar = tqdm(total=total, desc=desc, leave=False, disable=desc is None)
+    batches = batch_order(len(data), tcfg.batch_size, gen)
     for epoch in range(1, tcfg.epochs + 1):
         model.train()
-        order = torch.randperm(len(data), generator=gen)
         losses = []
-        for i in range(n_batches):
-            ids = data[order[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]].to(
-                accelerator.device
-            )
+        for _ in range(n_batches):
+            ids = data[next(batches)].to(accelerator.device)
             losses.append(step(model, ids, opt, sched, accelerator, ranks, plain=not prepare))
             bar.update()
         val = validate()
@@ -151,6 +168,7 @@ def fine_tune_together(
     seeds: list[int],
     accelerator: Accelerator,
     desc: str | None = None,
+    budget: int | None = None,
 ) -> tuple[list[TrainResult], list[dict[str, torch.Tensor]]]:
     """`fine_tune` for several models of `module`'s architecture at once (one batched
     computation, ecosys/ensemble.py): model i starts from starts[i], trains on sets[i]
@@ -161,7 +179,7 @@ def fine_tune_together(
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     torch.manual_seed(seeds[0])  # dropout, where the model has any
     ens = Ensemble(module, [{k: v.to(device) for k, v in st.items()} for st in starts])
-    n_batches = math.ceil(n / tcfg.batch_size)
+    n_batches = steps_per_epoch(n, tcfg, budget or n)
     total = tcfg.epochs * n_batches
     opt, sched = optimizer(ens.parameters(), tcfg, total)
     data = torch.stack([torch.as_tensor(b) for b in sets]).to(device)  # [M, n, L]
@@ -182,11 +200,11 @@ def fine_tune_together(
         best_epoch, best_val = [0] * m, validate().tolist()
     val_losses: list[list[float]] = [[] for _ in range(m)]
     bar = tqdm(total=total, desc=desc, leave=False, disable=desc is None)
+    streams = [batch_order(n, tcfg.batch_size, g) for g in gens]
     for epoch in range(1, tcfg.epochs + 1):
-        orders = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
         losses = []
-        for i in range(n_batches):
-            ids = data[rows, orders[:, i * tcfg.batch_size : (i + 1) * tcfg.batch_size]]
+        for _ in range(n_batches):
+            ids = data[rows, torch.stack([next(s) for s in streams]).to(device)]
             with accelerator.autocast():
                 loss = ens.nll(ids).mean(dim=(1, 2))  # [M]: each model's batch mean
             loss.sum().backward()  # each slice gets its own model's gradient

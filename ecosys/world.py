@@ -97,6 +97,18 @@ class TopicChains:
         cond = self.log_prob(blocks) - self.first_token_log_prob(blocks[:, 0])
         return np.exp(-cond / (blocks.shape[1] - 1))
 
+    def restrict(self, topics: list[int]) -> TopicChains:
+        """The language of a community that speaks only `topics` (weights renormalised)."""
+        idx = np.asarray(topics)
+        w = self.weights[idx]
+        return TopicChains(w / w.sum(), self.trans[idx])
+
+    def smoothed(self, eps: float) -> TopicChains:
+        """Every row mixed with eps of the uniform distribution: a p_data under which any
+        sequence has a finite log-probability (what a ground metric on model output needs)."""
+        v = self.vocab_size
+        return TopicChains(self.weights, (1 - eps) * self.trans + eps / v)
+
     def sample(self, n: int, length: int, rng: np.random.Generator) -> np.ndarray:
         """n blocks of `length` tokens, [n, length] int64."""
         topics = rng.choice(len(self.weights), size=n, p=self.weights)
