@@ -5,7 +5,9 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 DEMO   ?= runs/demo
 
-.PHONY: setup demo test bench lint format analysis clean
+EXP    ?= primary
+
+.PHONY: setup demo test bench lint format analysis figures clean
 
 # torch is pinned (constraints.txt) so pip takes the CPU wheel; for a GPU, install a
 # CUDA build of the same version into .venv first (see README).
@@ -17,11 +19,14 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 demo: setup  ## the paper's primary grid on the synthetic world (D = 1, 2, 4, 16; T = 10)
-	$(BIN)/python -m ecosys experiment=primary out_dir=$(DEMO)
+	$(BIN)/python -m ecosys experiment=primary model=tiny data=synthetic scale=tiny out_dir=$(DEMO)
 	$(BIN)/python -m analysis $(DEMO)
 
 analysis: setup  ## tables of the demo's runs (or: make analysis DEMO=path/to/sweep)
 	$(BIN)/python -m analysis $(DEMO)
+
+figures: setup  ## a preset's figures and report from its runs: make figures EXP=temperature_v2
+	$(BIN)/python -m analysis runs/$(EXP) --out runs/$(EXP)/analysis
 
 test: setup
 	$(BIN)/python -m pytest

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import bootstrap, figures, load, report, stats, wandb_source
+from analysis import bootstrap, edq, figures, load, report, stats, wandb_source
 from analysis.sweep import CONDITION, Sweep
 
 
@@ -85,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
             "world": tuple(world.iloc[0]) if len(world) else None,
         }
         _print(cond, runs, tables[cond])
+    if edq.has_exact(sweep.rows):
+        print("\nEDQ's prediction: sign(δ_EDQ) = sign(Δ perplexity), share of (model, t) [95% CI]")
+        for _, r in edq.agreement(sweep.rows).iterrows():
+            cond = figures.label(tuple(r[CONDITION]))
+            print(
+                f"  {cond} D={figures.d_label(r['D'])}: {r['w2_rate']:.2f}"
+                f" [{r['w2_lo']:.2f}, {r['w2_hi']:.2f}] of {r['n']}"
+                f" (KL analogue {r['kl_rate']:.2f})"
+            )
     print(f"\n{len(sweep.runs)} runs read from {source}")
 
     if not args.no_report:
@@ -97,7 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         if sweep.blocks is not None:
             figures.distributions(sweep.blocks, out)
             names.append("distributions")
-        path = report.write(out, source, notes, args.reps, tables, names)
+        extra = report.protocol_section(opt)
+        if extra:
+            figures.protocols(opt, out)
+            names.append("protocols")
+        if edq.has_exact(sweep.rows):
+            table, agree = edq.per_t(sweep.rows), edq.agreement(sweep.rows)
+            figures.exact(table, edq.changes(sweep.rows), out)
+            names.append("exact")
+            extra += report.exact_section(table, agree, edq.pearson(sweep.rows))
+        path = report.write(out, source, notes, args.reps, tables, names, extra)
         print(f"report: {path} (figures beside it, PNG and PDF)")
     return 0
 

@@ -4,6 +4,9 @@
     trajectories    μ_t per D with the combined-std band                   (Fig. 4)
     mu_T            μ_T at the largest T against D, with intervals         (Fig. 5b)
     distributions   per-block perplexities per t and D                     (App. E)
+    exact           the synthetic world's exact measurements per t and D, and δ_EDQ
+                    against the perplexity change it should predict        (beyond the paper)
+    protocols       D_opt(T) under the paper's fixed epochs and under equal steps, side by side
 
 A sweep over several conditions (scale, data quality, …) gets one panel per condition.
 """
@@ -155,3 +158,62 @@ def distributions(blocks: pd.DataFrame, out: Path) -> list[Path]:
         )
         ax.legend(title="D", fontsize=8, ncols=len(order), loc="upper left")
     return _save(fig, out, "distributions")
+
+
+EXACT_PANELS = [  # (column of edq.per_t, y label, log scale)
+    ("kl_rate", "KL(p_data ‖ p_θ) per token (nats)", False),
+    ("pool_w2", "W2(pool, p_data) on g = log p_data / L", False),
+    ("js", "mean pairwise JS of the models (nats)", False),
+    ("param_dist", "‖θ_t − θ_base‖₂", False),
+]
+
+
+def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
+    """One row per condition: the exact measurements against t (a line per D), and a
+    scatter of δ_EDQ against the perplexity change from t − 1 to t."""
+    conds = list(table.groupby(CONDITION).groups)
+    n = len(EXACT_PANELS) + 1
+    fig, axes = plt.subplots(len(conds), n, figsize=(4.2 * n, 3.4 * len(conds)), squeeze=False)
+    for row, cond in zip(axes, conds, strict=True):
+        g = table.set_index(CONDITION).loc[[cond]].reset_index()
+        ds = sorted(g["D"].unique())
+        palette = dict(zip(ds, sns.color_palette("viridis", len(ds)), strict=True))
+        for ax, (col, ylabel, _) in zip(row, EXACT_PANELS, strict=False):
+            for d, x in g.groupby("D"):
+                if col in x and x[col].notna().any():
+                    ax.plot(x["t"], x[col], "o-", ms=3, color=palette[d], label=f"D = {d_label(d)}")
+            ax.set(xlabel="iteration t (−1: base model)", ylabel=ylabel)
+        row[0].set_title(label(cond), loc="left", fontsize=9)
+        row[0].legend(fontsize=7)
+        ax = row[-1]
+        c = changes.set_index(CONDITION).loc[[cond]].reset_index() if len(changes) else changes
+        for d, x in c.groupby("D") if len(c) else []:
+            ax.scatter(
+                x["exact/edq"], x["d_ppl"], s=10, color=palette[d], label=f"D = {d_label(d)}"
+            )
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yscale("symlog")
+        ax.set(xlabel="δ_EDQ of the data trained on at t", ylabel="μ_{m,t} − μ_{m,t−1}")
+    fig.suptitle(
+        "Synthetic world, exact: the sign test of EDQ holds in the upper-right and lower-left",
+        y=1.01,
+    )
+    fig.tight_layout()
+    return _save(fig, out, "exact")
+
+
+def protocols(opt: pd.DataFrame, out: Path) -> list[Path]:
+    """D_opt(T) per training protocol, one panel per condition that was run under several."""
+    rest = [c for c in CONDITION if c != "protocol"]
+    groups = [(k, g) for k, g in opt.groupby(rest) if g["protocol"].nunique() > 1]
+    fig, axes = _panels(len(groups))
+    for ax, (key, g) in zip(axes, groups, strict=True):
+        for protocol, x in g.groupby("protocol"):
+            ax.plot(x["T"], x["D_opt"], "o-", label=protocol)
+        ax.set_yscale("log", base=2)
+        ds = sorted(g["D_opt"].unique())
+        ax.set_yticks(ds, [d_label(d) for d in ds])
+        ax.set(xlabel="T (iterations aggregated)", ylabel="D_opt(T)", title=label(key))
+        ax.legend(title="protocol", fontsize=8)
+    return _save(fig, out, "protocols")

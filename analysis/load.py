@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats
-from analysis.sweep import CONDITION, Sweep
+from analysis.sweep import CONDITION, DEFAULTS, RUN, Sweep
 
 
 def find_runs(*roots: str | Path) -> list[Path]:
@@ -38,7 +38,7 @@ def run_row(info: dict, t_done: int, path: str) -> dict:
     return {
         "run": info["name"],
         "path": path,
-        **{k: info["condition"][k] for k in CONDITION},
+        **{k: info["condition"].get(k, DEFAULTS.get(k)) for k in CONDITION},
         "D": round(info["D"], 6),
         "M": info["M"],
         "seed": info["seed"],
@@ -93,9 +93,20 @@ def read(*roots: str | Path) -> Sweep:
     if not run_dirs:
         raise FileNotFoundError(f"no run dirs (with run.json) under {' '.join(map(str, roots))}")
     blocks = blocks_table(run_dirs)
+    runs = runs_table(run_dirs)
     return Sweep(
-        runs_table(run_dirs), stats.model_means(blocks), stats.combined_std(blocks), blocks
+        runs, stats.model_means(blocks), stats.combined_std(blocks), blocks, rows_table(runs)
     )
+
+
+def rows_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every metrics row of every run, with the run's condition, D and seed."""
+    frames = []
+    for _, r in runs.iterrows():
+        rows = pd.DataFrame(_metrics(Path(r["path"])))
+        if len(rows):
+            frames.append(rows.assign(**{k: r[k] for k in RUN}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _metrics(run_dir: Path) -> list[dict]:

@@ -5,8 +5,11 @@
     std     (run, t) → the combined std over all models' per-block perplexities
     blocks  (run, m, t, block) → perplexity, where the source keeps blocks (run dirs;
             W&B keeps only their histograms, so its sweeps have blocks = None)
+    rows    every metrics row (scope model / ecosystem) with its run's condition: the
+            training record and the synthetic world's exact measurements (exact/…)
 
-Every table carries the run's condition (model, data, scale, data_quality), D and seed.
+Every table carries the run's condition (model, data, scale, data_quality, protocol), D
+and seed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-CONDITION = ["model", "data", "scale", "data_quality"]
+CONDITION = ["model", "data", "scale", "data_quality", "protocol"]
+DEFAULTS = {"protocol": "paper"}  # condition keys older runs did not record
 RUN = [*CONDITION, "D", "seed", "run"]
 
 
@@ -25,6 +29,7 @@ class Sweep:
     means: pd.DataFrame
     std: pd.DataFrame
     blocks: pd.DataFrame | None = None
+    rows: pd.DataFrame | None = None
 
     def missing(self) -> list[str]:
         """Plain-language notes on what the sweep lacks: unfinished runs, uneven seeds."""

@@ -15,18 +15,18 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.load import run_row
-from analysis.sweep import CONDITION, RUN, Sweep
+from analysis.sweep import CONDITION, DEFAULTS, RUN, Sweep
 from ecosys import wandb_files
 
 Record = tuple[dict, list[dict]]  # (a run's config, its history rows)
 
 
 def from_records(records: Iterable[Record]) -> Sweep:
-    runs, means, std = [], [], []
+    runs, means, std, table = [], [], [], []
     for config, history in records:
         info = {
             "name": config["run"],
-            "condition": {k: config[k] for k in CONDITION},
+            "condition": {k: config.get(k, DEFAULTS.get(k)) for k in CONDITION},
             **{k: config[k] for k in ("D", "M", "seed", "T")},
             "world": {k: config[k] for k in ("entropy_rate_ppl", "oracle_test_ppl") if k in config},
         }
@@ -37,11 +37,18 @@ def from_records(records: Iterable[Record]) -> Sweep:
         runs.append(row)
         key = {k: row[k] for k in RUN}
         for t, h in sorted(rows.items()):
+            table.append({**h, **key, "scope": "ecosystem"})
+            for m in range(row["M"]):  # each model's metrics were logged as <metric>/m{m}
+                own = {k.removesuffix(f"/m{m}"): v for k, v in h.items() if k.endswith(f"/m{m}")}
+                table.append({**own, **key, "scope": "model", "t": t, "model": m})
+                table[-1]["ppl/mean"] = float(h[f"ppl/m{m}"])
             std.append({**key, "t": t, "std": float(h["ppl/std"])})
             means += [
                 {**key, "m": m, "t": t, "mu_mt": float(h[f"ppl/m{m}"])} for m in range(row["M"])
             ]
-    return Sweep(pd.DataFrame(runs), pd.DataFrame(means), pd.DataFrame(std))
+    return Sweep(
+        pd.DataFrame(runs), pd.DataFrame(means), pd.DataFrame(std), rows=pd.DataFrame(table)
+    )
 
 
 def api_records(path: str, group: str | None = None) -> Iterator[Record]:

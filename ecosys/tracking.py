@@ -91,7 +91,7 @@ class WandbTracker(Tracker):
         os.environ.setdefault("WANDB_SILENT", "true")
         cond = info["condition"]
         config = {
-            **{k: cond[k] for k in ("model", "data", "scale", "data_quality", "diversity")},
+            **cond,  # model, data, scale, data_quality, diversity, protocol
             "run": info["name"],
             "D": info["D"],
             "M": info["M"],
