@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from analysis.sweep import CONDITION
 
@@ -183,6 +184,7 @@ def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
                 if col in x and x[col].notna().any():
                     ax.plot(x["t"], x[col], "o-", ms=3, color=palette[d], label=f"D = {d_label(d)}")
             ax.set(xlabel="iteration t (−1: base model)", ylabel=ylabel)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         row[0].set_title(label(cond), loc="left", fontsize=9)
         row[0].legend(fontsize=7)
         ax = row[-1]

@@ -1,0 +1,154 @@
+"""Every experiment preset through the real CLI, shrunk to the synthetic world by the
+overrides its own header documents (`# synthetic: …`) and to the smallest size (T = 2):
+it composes, runs its whole grid, and the analysis draws its panels from the runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CONF, SMALL, cli
+
+from analysis.__main__ import main as analysis_main
+from analysis.load import find_runs
+
+PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+MEASURE = ["measure.fresh_blocks=64", "measure.model_samples=16", "measure.js_blocks=4"]
+GRID = {  # runs in each preset's synthetic grid: its sweep, less the axes the shrink and
+    # EXTRA fix
+    "base_on_pool": 1,
+    "community": 3,
+    "equal_steps": 8,
+    "expansion": 2,
+    "horizon_t20": 4,
+    "identical_models": 2,
+    "mixed_families": 2,
+    "overfitting": 4,
+    "primary": 4,
+    "real_data_v2": 4,
+    "retrain_real": 2,
+    "scale_v1": 8,
+    "seeds": 4,
+    "temperature_v2": 6,
+}
+EXTRA = {  # the test world's blocks of 8; base_on_pool's one iteration (SMALL says T=2);
+    # the two largest grids over two D values (their other axes whole), to keep CI short
+    "community": ["communities.high.block_size=8", "communities.low.block_size=8"],
+    "base_on_pool": ["data.block_size=8", "T=1"],
+    "scale_v1": ["diversity=d1,d2"],
+    "temperature_v2": ["diversity=d1,d2"],
+}
+
+
+def synthetic_overrides(name: str) -> list[str]:
+    """The overrides a preset's header gives for the synthetic world."""
+    text = (CONF / "experiment" / f"{name}.yaml").read_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("# synthetic:")]
+    assert len(lines) == 1, f"{name}.yaml: its header must say how to run it synthetic"
+    return lines[0].removeprefix("# synthetic:").split()
+
+
+def rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def info(run: Path) -> dict:
+    return json.loads((run / "run.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, cache_dir) -> Path:
+    """A finished small run whose saved pool base_on_pool trains on."""
+    out = tmp_path_factory.mktemp("source")
+    cli(*SMALL, *MEASURE, f"out_dir={out}", f"cache_dir={cache_dir}")
+    (run,) = find_runs(out)
+    return run
+
+
+def test_every_preset_is_tested_and_documented():
+    assert sorted(GRID) == PRESETS
+    for name in PRESETS:
+        head = (CONF / "experiment" / f"{name}.yaml").read_text().splitlines()[0]
+        assert head == "# @package _global_", name
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_runs_its_grid_on_the_synthetic_world(name, tmp_path, cache_dir, finished_run):
+    out = tmp_path / "runs"
+    shrink = [a.replace("RUN", str(finished_run)) for a in synthetic_overrides(name)]
+    cli(
+        f"experiment={name}",
+        *shrink,
+        *SMALL,
+        *MEASURE,
+        *EXTRA.get(name, []),
+        f"out_dir={out}",
+        f"cache_dir={cache_dir}",
+    )
+    runs = find_runs(out)
+    assert len(runs) == GRID[name]
+    assert all(info(r)["T"] == (1 if name == "base_on_pool" else 2) for r in runs)
+    CHECKS.get(name, lambda runs: None)(runs)
+
+    assert analysis_main([str(out), "--reps", "20", "--out", str(tmp_path / "fig")]) == 0
+    report = (tmp_path / "fig" / "report.md").read_text()
+    figures = {p.stem for p in (tmp_path / "fig").glob("*.png")}
+    assert {"d_opt", "trajectories", "mu_T", "distributions"} <= figures
+    if name != "base_on_pool":  # a saved pool has no known p_data
+        assert "exact" in figures
+        assert "The synthetic world's exact measurements" in report
+    if name == "equal_steps":
+        assert "protocols" in figures
+        assert "D_opt(T) by training protocol" in report
+
+
+def _steps(run: Path) -> set[int]:
+    return {r["train/steps"] for r in rows(run) if r["scope"] == "model" and r["t"] >= 0}
+
+
+def _equal_steps(runs: list[Path]) -> None:
+    """Under equal_steps every model takes the steps of one model on all N; under the
+    paper's epochs a D = 16 model takes fewer (1/16 of them, but for short last batches)."""
+    steps = {(info(r)["condition"]["protocol"], info(r)["M"]): _steps(r) for r in runs}
+    assert steps["equal_steps", 16] == steps["equal_steps", 1] == steps["paper", 1]
+    (one,), (sixteen,) = steps["paper", 1], steps["paper", 16]
+    assert sixteen < one
+
+
+def _retrain_real(runs: list[Path]) -> None:
+    by = {info(r)["condition"]["protocol"]: r for r in runs}
+    assert not (by["retrain_real"] / "pools").exists()  # nothing generated, nothing pooled
+    assert (by["paper"] / "pools").exists()
+
+
+def _labels(key: str, *expected: tuple):
+    """What each run's members are (their families, or their communities)."""
+
+    def check(runs: list[Path]) -> None:
+        got = sorted(tuple(mem[key] for mem in info(r)["members"]) for r in runs)
+        assert got == sorted(expected)
+
+    return check
+
+
+def _sizes(runs: list[Path]) -> None:
+    """expansion and identical_models: two models on half of N each (split, or both on
+    segment 0), or both on all of N (whole)."""
+    protocols = set()
+    for r in runs:
+        i = info(r)
+        protocols.add(i["condition"]["protocol"])
+        whole = i["condition"]["protocol"] == "segments_whole"
+        assert i["sizes"] == [i["N"] if whole else i["N"] // i["M"]] * i["M"]
+    assert protocols in ({"paper", "segments_same"}, {"segments_whole"})
+
+
+CHECKS = {
+    "equal_steps": _equal_steps,
+    "retrain_real": _retrain_real,
+    "community": _labels("community", ("high", "low"), ("high", "low") * 2, ("high", "low") * 8),
+    "mixed_families": _labels("family", ("tiny", "tiny"), ("tiny-llama", "tiny")),
+    "expansion": _sizes,
+    "identical_models": _sizes,
+}
