@@ -115,22 +115,27 @@ def exact_section(table: pd.DataFrame, agree: pd.DataFrame, r: float) -> list[st
     lines += [f"Correlation of δ_EDQ with Δ log perplexity over all (model, t): r = {r:.2f}.", ""]
     for cond, g in table.groupby(CONDITION):
         cols = [c for c in ("kl_rate", "pool_w2", "edq", "js", "param_dist", "steps") if c in g]
-        last = g[g["t"] == g["t"].max()].set_index("D")[cols]
-        first = g[g["t"] == 0].set_index("D")[cols]
+        ds = sorted(g["D"].unique())
         frame = pd.DataFrame(
-            {
-                c: [f"{first.loc[d, c]:.3g} → {last.loc[d, c]:.3g}" for d in last.index]
-                for c in cols
-            },
-            index=[d_label(d) for d in last.index],
+            {c: [_span(g[(g["D"] == d) & (g["t"] >= 0)], c) for d in ds] for c in cols},
+            index=[d_label(d) for d in ds],
         )
         lines += [
-            f"**{label(cond)}**, t = 0 → t = {int(g['t'].max())}, by D:",
+            f"**{label(cond)}**, first → last iteration measured (t), by D:",
             "",
             markdown_table(frame, "D"),
             "",
         ]
     return lines
+
+
+def _span(g: pd.DataFrame, col: str) -> str:
+    """'first (t) → last (t)' of a column over the iterations it was measured at."""
+    x = g.dropna(subset=[col]).sort_values("t")
+    if x.empty:
+        return "—"
+    a, b = x.iloc[0], x.iloc[-1]
+    return f"{a[col]:.3g} ({a['t']:.0f}) → {b[col]:.3g} ({b['t']:.0f})"
 
 
 def protocol_section(opt: pd.DataFrame) -> list[str]:

@@ -25,7 +25,6 @@ import itertools
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ecosys.world import TopicChains
 
@@ -110,7 +109,11 @@ def js(probs: list[torch.Tensor]) -> float:
     for i, j in pairs:
         p, q = probs[i], probs[j]
         mid = (p + q) / 2
-        kl_p = F.kl_div(mid.log(), p, reduction="none").sum(-1)  # Σ p log(p / mid)
-        kl_q = F.kl_div(mid.log(), q, reduction="none").sum(-1)
-        total += float((0.5 * kl_p + 0.5 * kl_q).mean())
+        total += float((0.5 * _kl(p, mid) + 0.5 * _kl(q, mid)).mean())
     return total / len(pairs)
+
+
+def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Σ p log(p / q) over the last axis; 0 log 0 = 0 (where q = 0, p is 0 too)."""
+    xlogy = torch.special.xlogy
+    return (xlogy(p, p) - xlogy(p, q)).sum(-1)

@@ -48,6 +48,13 @@ BAD = [
     (["model=stories260k", "model.path=/nonexistent/dir", "data=files"], "model.path"),
     (["model=tiny", "data=files"], "data"),
     (["data=files", "model=gpt2", "data.train=/nonexistent/train.txt"], "data.train"),
+    (["data=pool"], "data.run"),
+    (["data=pool", "data.run=/nonexistent/run"], "data.pool_t"),
+    (["data.topics=[7]"], "data.topics"),
+    (["data=ptb", "model=gpt2", "data.topics=[0]"], "data.topics"),
+    (["data_quality=[beam,real10,retrain_real]"], "data_quality.real_fraction"),
+    (["measure.smoothing=0"], "measure.smoothing"),
+    (["measure.model_samples=1"], "measure.model_samples"),
 ]
 
 # Hydra's own errors: composition fails, its message names the option or key.
@@ -56,6 +63,9 @@ HYDRA_BAD = [
     (["train.epochs=abc"], "train.epochs"),
     (["train.foo=1"], "foo"),
     (["train.schedule=linear"], "schedule"),
+    (["train.protocol=steps"], "protocol"),
+    (["diversity.segments=overlap"], "segments"),
+    (["experiment=fig99"], "experiment"),
 ]
 
 
