@@ -174,7 +174,7 @@ class MeasureConfig:
     """The synthetic world's exact measurements (ecosys/exact.py); off where p_data is unknown."""
 
     exact: bool = True  # KL rate, W2 / EDQ of data and model samples, per (t, model)
-    fresh_blocks: int = 512  # fresh p_data blocks: the reference sample
+    fresh_blocks: int = 256  # fresh p_data blocks: the reference sample
     model_samples: int = 256  # blocks sampled from each model (τ = 1) for its W2
     smoothing: float = 1e-4  # p_data's ground metric mixes this much uniform mass per row
     js_blocks: int = 64  # test blocks for the models' pairwise Jensen–Shannon divergence

@@ -88,7 +88,7 @@ def sample(model: torch.nn.Module, first: torch.Tensor, length: int, seed: int) 
         probs = torch.softmax(out.logits[:, -1].float(), dim=-1)
         nxt = torch.multinomial(probs, 1, generator=gen)
         ids = torch.cat([ids, nxt], dim=1)
-        out = model(input_ids=nxt, cache=out.past_key_values, use_cache=True)
+        out = model(input_ids=nxt, cache=out.cache, use_cache=True)
     return ids
 
 
