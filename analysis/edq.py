@@ -57,11 +57,14 @@ def changes(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def agreement(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per condition and D: how often sign(δ_EDQ) = sign(Δppl), for W2 and the KL analogue."""
+    """Per condition and D, and per condition over all D (D = NaN): how often
+    sign(δ_EDQ) = sign(Δppl), for W2 and for the KL analogue."""
     out = []
-    for key, g in changes(rows).groupby([*CONDITION, "D"]):
+    moves = changes(rows)
+    pooled = moves.assign(D=np.nan).groupby(CONDITION, dropna=False)
+    for key, g in [*moves.groupby([*CONDITION, "D"]), *((k, g) for k, g in pooled)]:
         rising = g["d_ppl"] > 0
-        row = dict(zip([*CONDITION, "D"], key, strict=True)) | {"n": len(g)}
+        row = dict(zip(CONDITION, key, strict=False)) | {"D": g["D"].iloc[0], "n": len(g)}
         for name, col in (("w2", "exact/edq"), ("kl", "exact/edq_kl")):
             k = int(((g[col] > 0) == rising).sum())
             lo, hi = wilson(k, len(g))

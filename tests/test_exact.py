@@ -124,10 +124,12 @@ def test_wilson_interval_and_edq_agreement():
             "D": 1.0,
         }
     )
-    (row,) = edq.agreement(rows).to_dict("records")
-    assert row["n"] == 3
-    assert row["w2_rate"] == pytest.approx(2 / 3)
-    assert row["kl_rate"] == pytest.approx(2 / 3)
+    per_d, pooled = edq.agreement(rows).to_dict("records")  # D = 1, then all D
+    assert per_d["D"] == 1.0 and math.isnan(pooled["D"])
+    for row in (per_d, pooled):
+        assert row["n"] == 3
+        assert row["w2_rate"] == pytest.approx(2 / 3)
+        assert row["kl_rate"] == pytest.approx(2 / 3)
 
 
 def test_a_run_records_its_exact_measurements(tmp_path, cache_dir):
