@@ -242,4 +242,6 @@ def test_missing_seeds_are_named(tmp_path):
     for d, seed in [(1, 0), (1, 1), (2, 0)]:
         arrs = [np.full(2, 5.0)] * d
         make_run(tmp_path, f"d{d}s{seed}", d, seed, {-1: np.ones(2), 0: arrs}, T=1)
-    assert load.read(tmp_path).missing() == ["tiny/synthetic/tiny/beam D=2: no run for seed(s) [1]"]
+    assert load.read(tmp_path).missing() == [
+        "tiny/synthetic/tiny/beam/paper D=2: no run for seed(s) [1]"
+    ]

@@ -179,14 +179,6 @@ def test_multirun_with_the_basic_launcher_then_analysis(reference, tmp_path):
     assert "D_opt(T)" in table and "μ_T" in table
 
 
-def test_the_primary_preset_runs_through_the_cli(reference, tmp_path):
-    _, cache = reference
-    out = tmp_path / "preset"
-    proc = cli("experiment=primary", *small_args(out, cache, "T=1"))
-    assert proc.stdout.count("done:") == 4
-    assert len(list(out.rglob("run.json"))) == 4
-
-
 @pytest.mark.skipif(os.environ.get("ECOSYS_SKIP_WORLD") == "1", reason="ECOSYS_SKIP_WORLD=1")
 def test_the_default_world_pretrains_fine_tunes_and_collapses(tmp_path):
     """The demo's world, unshrunk: base ppl well above exp(H), lower after t = 0, and
