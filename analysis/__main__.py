@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             "world": tuple(world.iloc[0]) if len(world) else None,
         }
         _print(cond, runs, tables[cond])
+    if len(tables) > 1:
+        print("\nConditions compared: μ_T at each condition's largest T")
+        print(report.comparison(agg).to_string(float_format=lambda x: f"{x:.2f}"))
     if edq.has_exact(sweep.rows):
         print("\nEDQ's prediction: sign(δ_EDQ) = sign(Δ perplexity), share of (model, t) [95% CI]")
         for _, r in edq.agreement(sweep.rows).iterrows():
@@ -107,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         if sweep.blocks is not None:
             figures.distributions(sweep.blocks, out)
             names.append("distributions")
-        extra = report.protocol_section(opt)
-        if extra:
+        extra = report.comparison_section(agg) if len(tables) > 1 else []
+        protocols = report.protocol_section(opt)
+        extra += protocols
+        if protocols:
             figures.protocols(opt, out)
             names.append("protocols")
         if edq.has_exact(sweep.rows):

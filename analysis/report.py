@@ -138,6 +138,28 @@ def _span(g: pd.DataFrame, col: str) -> str:
     return f"{a[col]:.3g} ({a['t']:.0f}) → {b[col]:.3g} ({b['t']:.0f})"
 
 
+def comparison(agg: pd.DataFrame) -> pd.DataFrame:
+    """μ_T at each condition's largest T, a row per condition and a column per D: how
+    the arms of a comparison preset (families, segments, protocols, τ, …) fare."""
+    last = agg[agg["T"] == agg.groupby(CONDITION)["T"].transform("max")]
+    table = last.groupby([*CONDITION, "T", "D"])["mu_T"].mean().unstack("D")
+    table.index = [f"{label(k[:-1])} (T = {k[-1]})" for k in table.index]
+    table.columns = [f"D = {d_label(d)}" for d in table.columns]
+    return table
+
+
+def comparison_section(agg: pd.DataFrame) -> list[str]:
+    table = comparison(agg).map(lambda x: "—" if x != x else _fmt(x))
+    return [
+        "## Conditions compared",
+        "",
+        "μ_T (mean perplexity over the first T iterations) at each condition's largest T:",
+        "",
+        markdown_table(table, "condition"),
+        "",
+    ]
+
+
 def protocol_section(opt: pd.DataFrame) -> list[str]:
     """D_opt(T) under each training protocol, side by side, where a sweep ran several."""
     rest = [c for c in CONDITION if c != "protocol"]
