@@ -111,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             figures.distributions(sweep.blocks, out)
             names.append("distributions")
         extra = report.comparison_section(agg) if len(tables) > 1 else []
-        protocols = report.protocol_section(opt)
-        extra += protocols
-        if protocols:
-            figures.protocols(opt, out)
+        groups = stats.protocol_groups(opt, agg)
+        extra += report.protocol_section(groups)
+        if groups:
+            figures.protocols(groups, out)
             names.append("protocols")
         if edq.has_exact(sweep.rows):
             table, agree = edq.per_t(sweep.rows), edq.agreement(sweep.rows)

@@ -203,10 +203,8 @@ def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "exact")
 
 
-def protocols(opt: pd.DataFrame, out: Path) -> list[Path]:
-    """D_opt(T) per training protocol, one panel per condition that was run under several."""
-    rest = [c for c in CONDITION if c != "protocol"]
-    groups = [(k, g) for k, g in opt.groupby(rest) if g["protocol"].nunique() > 1]
+def protocols(groups: list[tuple[tuple, pd.DataFrame]], out: Path) -> list[Path]:
+    """D_opt(T) per protocol, a panel per condition run under several (stats.protocol_groups)."""
     fig, axes = _panels(len(groups))
     for ax, (key, g) in zip(axes, groups, strict=True):
         for protocol, x in g.groupby("protocol"):

@@ -5,6 +5,7 @@ The formulas are ecosys.metrics' (pure numpy), the same ones the loop logs with.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.sweep import CONDITION, RUN, Sweep
@@ -70,3 +71,13 @@ def monotone(d_opt: dict[int, float]) -> list[int]:
     below an earlier optimum (empty: it holds)."""
     ts = sorted(d_opt)
     return [T for i, T in enumerate(ts) if any(d_opt[T] < d_opt[s] for s in ts[:i])]
+
+
+def protocol_groups(opt: pd.DataFrame, agg: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
+    """D_opt(T) of conditions that differ only in their protocol (equal_steps, segments,
+    …), where each of them compared several D: what to show side by side."""
+    rest = [c for c in CONDITION if c != "protocol"]
+    several = agg.groupby(CONDITION)["D"].nunique() > 1
+    keep = opt.set_index(CONDITION).index.map(lambda k: bool(several.get(k, False)))
+    opt = opt[np.asarray(keep, dtype=bool)]
+    return [(k, g) for k, g in opt.groupby(rest) if g["protocol"].nunique() > 1]
