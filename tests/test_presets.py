@@ -100,7 +100,7 @@ def test_preset_runs_its_grid_on_the_synthetic_world(name, tmp_path, cache_dir, 
         assert "The synthetic world's exact measurements" in report
     if name == "equal_steps":
         assert "protocols" in figures
-        assert "D_opt(T) by training protocol" in report
+        assert "D_opt(T) by protocol" in report
 
 
 def _steps(run: Path) -> set[int]:
