@@ -346,8 +346,8 @@ class Ecosystem:
         ref = self.references[self.members[m].community]
         model = self.model(m, self.weights(t, m))
         fresh_nll = block_nll(model, ref.fresh, self.cfg.train.eval_batch_size, self.accelerator)
-        k = self.cfg.measure.model_samples
-        first = torch.as_tensor(ref.fresh[:k, 0], device=self.accelerator.device)
+        n_samples = self.cfg.measure.model_samples
+        first = torch.as_tensor(ref.fresh[:n_samples, 0], device=self.accelerator.device)
         with self.accelerator.autocast():
             samples = exact.sample(
                 model, first, ref.fresh.shape[1], seeds.derive(self.cfg.seed, "measure", t, m)
