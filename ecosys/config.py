@@ -457,6 +457,12 @@ def validate(cfg: DictConfig) -> None:
     for key in ("fresh_blocks", "model_samples", "js_blocks"):
         _check(ms[key] >= 2, f"measure.{key}", f"must be ≥ 2, got {ms[key]}", "use the default")
     _check(
+        ms.model_samples <= ms.fresh_blocks,
+        "measure.model_samples",
+        f"is {ms.model_samples}, but their first tokens come from {ms.fresh_blocks} fresh blocks",
+        "raise measure.fresh_blocks or lower measure.model_samples",
+    )
+    _check(
         0 < ms.smoothing < 1,
         "measure.smoothing",
         f"must be in (0, 1), got {ms.smoothing}",

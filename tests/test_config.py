@@ -55,6 +55,7 @@ BAD = [
     (["data_quality=[beam,real10,retrain_real]"], "data_quality.real_fraction"),
     (["measure.smoothing=0"], "measure.smoothing"),
     (["measure.model_samples=1"], "measure.model_samples"),
+    (["measure.model_samples=300"], "measure.model_samples"),
 ]
 
 # Hydra's own errors: composition fails, its message names the option or key.
