@@ -77,9 +77,9 @@ def test_topic_restriction_is_the_topic_chain():
     block = p.sample(5, 6, np.random.default_rng(0))
     assert np.allclose(p.restrict(list(range(len(p.weights)))).log_prob(block), p.log_prob(block))
     one = p.restrict([2])
-    hand = np.log(p.stationary[2, block[:, 0]]) + np.log(
-        p.trans[2][block[:, :-1], block[:, 1:]]
-    ).sum(-1)
+    with np.errstate(divide="ignore"):  # a transition topic 2 lacks: -inf, as log_prob
+        hand = np.log(p.stationary[2, block[:, 0]])
+        hand = hand + np.log(p.trans[2][block[:, :-1], block[:, 1:]]).sum(-1)
     assert np.allclose(one.log_prob(block), hand)
 
 
