@@ -196,7 +196,7 @@ def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
         ax.axvline(0, color="grey", lw=0.8)
         ax.set(xlabel="δ_EDQ of the data trained on at t", ylabel="log μ_{m,t} − log μ_{m,t−1}")
     fig.suptitle(
-        "Synthetic world, exact: the sign test of EDQ holds in the upper-right and lower-left",
+        "Synthetic world, exact measurements (right: EDQ predicts the upper-right and lower-left)",
         y=1.01,
     )
     fig.tight_layout()
