@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         for _, r in edq.agreement(sweep.rows).iterrows():
             cond = figures.label(tuple(r[CONDITION]))
             print(
-                f"  {cond} D={figures.d_label(r['D']) if r['D'] == r['D'] else 'all'}:"
+                f"  {cond} D={figures.d_label(r['D'])}:"
                 f" {r['w2_rate']:.2f}"
                 f" [{r['w2_lo']:.2f}, {r['w2_hi']:.2f}] of {r['n']}"
                 f" (KL analogue {r['kl_rate']:.2f})"

@@ -50,9 +50,14 @@ def _models(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def changes(rows: pd.DataFrame) -> pd.DataFrame:
-    """Model rows at t ≥ 0 with Δppl = μ_{m,t} − μ_{m,t−1} (t = 0: against the base)."""
+    """Model rows at t ≥ 0 with Δppl = μ_{m,t} − μ_{m,t−1} (t = 0: against the base) and
+    Δ log ppl = log μ_{m,t} − log μ_{m,t−1}."""
     models = _models(rows).sort_values(["run", "model", "t"])
-    models = models.assign(d_ppl=models.groupby(["run", "model"])["ppl/mean"].diff())
+    who = [models["run"], models["model"]]
+    models = models.assign(
+        d_ppl=models["ppl/mean"].groupby(who).diff(),
+        d_log_ppl=np.log(models["ppl/mean"]).groupby(who).diff(),
+    )
     return models[(models["t"] >= 0) & models["exact/edq"].notna()]
 
 
@@ -91,5 +96,4 @@ def pearson(rows: pd.DataFrame) -> float:
     g = changes(rows)
     if len(g) < 3:
         return math.nan
-    prev = g["ppl/mean"] - g["d_ppl"]
-    return float(np.corrcoef(g["exact/edq"], np.log(g["ppl/mean"] / prev))[0, 1])
+    return float(np.corrcoef(g["exact/edq"], g["d_log_ppl"])[0, 1])

@@ -34,6 +34,9 @@ def label(cond) -> str:
 
 
 def d_label(d: float) -> str:
+    """D as a label; NaN (a figure pooled over every D) is "all"."""
+    if d != d:
+        return "all"
     return f"{d:g}" if float(d).is_integer() else f"{d:.2f}"
 
 
@@ -161,11 +164,11 @@ def distributions(blocks: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "distributions")
 
 
-EXACT_PANELS = [  # (column of edq.per_t, y label, log scale)
-    ("kl_rate", "KL(p_data ‖ p_θ) per token (nats)", False),
-    ("pool_w2", "W2(pool, p_data) on g = log p_data / L", False),
-    ("js", "mean pairwise JS of the models (nats)", False),
-    ("param_dist", "‖θ_t − θ_base‖₂", False),
+EXACT_PANELS = [  # (column of edq.per_t, y label)
+    ("kl_rate", "KL(p_data ‖ p_θ) per token (nats)"),
+    ("pool_w2", "W2(pool, p_data) on g = log p_data / L"),
+    ("js", "mean pairwise JS of the models (nats)"),
+    ("param_dist", "‖θ_t − θ_base‖₂"),
 ]
 
 
@@ -179,7 +182,7 @@ def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
         g = table.set_index(CONDITION).loc[[cond]].reset_index()
         ds = sorted(g["D"].unique())
         palette = dict(zip(ds, sns.color_palette("viridis", len(ds)), strict=True))
-        for ax, (col, ylabel, _) in zip(row, EXACT_PANELS, strict=False):
+        for ax, (col, ylabel) in zip(row, EXACT_PANELS, strict=False):
             for d, x in g.groupby("D"):
                 if col in x and x[col].notna().any():
                     ax.plot(x["t"], x[col], "o-", ms=3, color=palette[d], label=f"D = {d_label(d)}")
@@ -190,8 +193,9 @@ def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
         ax = row[-1]
         c = changes.set_index(CONDITION).loc[[cond]].reset_index() if len(changes) else changes
         for d, x in c.groupby("D") if len(c) else []:
-            change = np.log(x["ppl/mean"] / (x["ppl/mean"] - x["d_ppl"]))
-            ax.scatter(x["exact/edq"], change, s=10, color=palette[d], label=f"D = {d_label(d)}")
+            ax.scatter(
+                x["exact/edq"], x["d_log_ppl"], s=10, color=palette[d], label=f"D = {d_label(d)}"
+            )
         ax.axhline(0, color="grey", lw=0.8)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set(xlabel="δ_EDQ of the data trained on at t", ylabel="log μ_{m,t} − log μ_{m,t−1}")

@@ -101,7 +101,7 @@ def exact_section(table: pd.DataFrame, agree: pd.DataFrame, r: float) -> list[st
     ]
     cells = agree.assign(
         condition=[label(c) for c in agree[CONDITION].itertuples(index=False)],
-        D=[d_label(d) if d == d else "all" for d in agree["D"]],
+        D=agree["D"].map(d_label),
         W2=[
             f"{a:.2f} [{lo:.2f}, {hi:.2f}]"
             for a, lo, hi in agree[["w2_rate", "w2_lo", "w2_hi"]].to_numpy()

@@ -132,7 +132,6 @@ class Segments(StrEnum):
 
 
 @dataclass
-@dataclass
 class DiversityConfig:
     m: int = 1
     shares: list[float] | None = None  # data shares w_m; null = equal shares 1/M
@@ -611,7 +610,7 @@ def _validate_data(d: DictConfig) -> None:
             "data=pool needs the run whose generated pool becomes the corpus",
             "set data.run=runs/<sweep>/<run dir> (a finished run)",
         )
-        pool = Path(d.run).expanduser() / "pools" / f"t{d.pool_t:02d}.npy"
+        pool = pool_file(d)
         _check(
             pool.exists(),
             "data.pool_t",
@@ -626,6 +625,11 @@ def _validate_data(d: DictConfig) -> None:
             f"is {d.block_size}, but the pool's blocks have {width} tokens",
             f"set data.block_size={width}",
         )
+
+
+def pool_file(d: DictConfig) -> Path:
+    """The saved pool data=pool reads: pools/tXX.npy of the run data.run names."""
+    return Path(d.run).expanduser() / "pools" / f"t{d.pool_t:02d}.npy"
 
 
 def check_context(block_size: int, context: int, key: str = "data.block_size") -> None:

@@ -17,7 +17,7 @@ from datasets import DatasetDict, load_dataset
 from omegaconf import DictConfig
 from transformers import PreTrainedTokenizerBase
 
-from ecosys import hub, seeds, world
+from ecosys import config, hub, seeds, world
 
 
 @dataclass
@@ -74,7 +74,7 @@ POOL_SPLIT = (0.8, 0.1, 0.1)  # train / valid / test shares of a saved pool
 def pool(dcfg: DictConfig, seed: int) -> Corpus:
     """A finished run's generated pool at data.pool_t as a corpus (App. H, Fig. 18):
     shuffled by the run seed and cut 80/10/10 into train / valid / test."""
-    blocks = np.load(Path(dcfg.run).expanduser() / "pools" / f"t{dcfg.pool_t:02d}.npy")
+    blocks = np.load(config.pool_file(dcfg))
     blocks = blocks[seeds.rng(seed, "corpus", t=dcfg.pool_t).permutation(len(blocks))]
     n_train, n_valid = (int(share * len(blocks)) for share in POOL_SPLIT[:2])
     return Corpus(

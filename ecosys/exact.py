@@ -38,9 +38,7 @@ class Reference:
         self.p_data, self.fresh = p_data, fresh
         self.ground = p_data.smoothed(smoothing)
         self.g = self.score(fresh)
-        # the oracle's NLL of each fresh block's tokens 2…L (the KL rate's other half)
-        cond = p_data.log_prob(fresh) - p_data.first_token_log_prob(fresh[:, 0])
-        self.oracle_nll = -cond / (fresh.shape[1] - 1)
+        self.oracle_nll = p_data.block_nll(fresh)  # the KL rate's other half
         inner = np.quantile(self.g, np.linspace(0, 1, BINS + 1)[1:-1])
         self.edges = np.concatenate([[-np.inf], inner, [np.inf]])
 

@@ -77,11 +77,11 @@ def batch_order(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch
         yield from order.split(batch_size)
 
 
-def steps_per_epoch(n: int, tcfg: DictConfig, budget: int) -> int:
+def steps_per_epoch(n: int, tcfg: DictConfig, budget: int | None = None) -> int:
     """Optimizer steps between validations: one pass over the model's n blocks (the
     paper), or over all N = `budget` blocks (equal_steps: every model takes the steps
-    a single model on all of N would, whatever its own n)."""
-    size = budget if tcfg.protocol == "equal_steps" else n
+    a single model on all of N would, whatever its own n; no budget: its own n)."""
+    size = budget if tcfg.protocol == "equal_steps" and budget else n
     return math.ceil(size / tcfg.batch_size)
 
 
@@ -114,7 +114,7 @@ def fine_tune(
     every rank calls this together (DDP)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout, where the model has any
-    n_batches = steps_per_epoch(len(blocks), tcfg, budget or len(blocks))
+    n_batches = steps_per_epoch(len(blocks), tcfg, budget)
     total = tcfg.epochs * n_batches
     opt, sched = optimizer(model.parameters(), tcfg, total)
     # `prepare` only where it adds something (DDP, fp16 loss scaling): what it holds is
@@ -179,7 +179,7 @@ def fine_tune_together(
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     torch.manual_seed(seeds[0])  # dropout, where the model has any
     ens = Ensemble(module, [{k: v.to(device) for k, v in st.items()} for st in starts])
-    n_batches = steps_per_epoch(n, tcfg, budget or n)
+    n_batches = steps_per_epoch(n, tcfg, budget)
     total = tcfg.epochs * n_batches
     opt, sched = optimizer(ens.parameters(), tcfg, total)
     data = torch.stack([torch.as_tensor(b) for b in sets]).to(device)  # [M, n, L]

@@ -89,13 +89,16 @@ class TopicChains:
         with np.errstate(divide="ignore"):
             return np.log(self.weights @ self.stationary[:, np.asarray(tokens)])
 
-    def block_perplexity(self, blocks: np.ndarray) -> np.ndarray:
-        """The oracle's per-block perplexity, scored like a causal LM scores a block:
-        exp of the mean NLL of tokens 2..L given their prefix (the first token has no
-        context and is not predicted)."""
+    def block_nll(self, blocks: np.ndarray) -> np.ndarray:
+        """The oracle's mean NLL per block, scored like a causal LM scores a block: of
+        tokens 2..L given their prefix (the first token has no context, is not predicted)."""
         blocks = np.asarray(blocks)
         cond = self.log_prob(blocks) - self.first_token_log_prob(blocks[:, 0])
-        return np.exp(-cond / (blocks.shape[1] - 1))
+        return -cond / (blocks.shape[1] - 1)
+
+    def block_perplexity(self, blocks: np.ndarray) -> np.ndarray:
+        """The oracle's per-block perplexity: exp(block_nll)."""
+        return np.exp(self.block_nll(blocks))
 
     def restrict(self, topics: list[int]) -> TopicChains:
         """The language of a community that speaks only `topics` (weights renormalised)."""
