@@ -4,6 +4,7 @@ run, in the same process on the same device; prints a table and writes bench.jso
     python -m ecosys.bench                 # everything (≈ 2 min on 2 CPU cores)
     python -m ecosys.bench --only generate # one group: generate | train | evaluate | iteration
     python -m ecosys.bench --out FILE      # where the rows go (default bench.json)
+    python -m ecosys.bench --no-compile    # without the runtime.compile rows
 
 Baselines: `model.generate` on batches of 32 prompts (5 beams, or τ = 1 / top-k 50
 sampling); a plain per-model PyTorch training loop with per-epoch validation, one model
@@ -16,6 +17,7 @@ than the paper's 32 × 128 (each row says what it ran).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -83,18 +85,31 @@ def peak_memory(out: dict):
         out["peak_mib"] = max(peak[0], _rss_mib())
 
 
-def timed(fn: Callable[[], object]) -> tuple[object, float, float]:
-    """(result, seconds, peak MiB) of one call."""
-    mem: dict = {}
-    with peak_memory(mem):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        result = fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-    return result, seconds, mem["peak_mib"]
+def timed(fn: Callable[[], object], repeat: int = 2) -> tuple[object, float, float]:
+    """(result, seconds, peak MiB) of a call: the fastest of `repeat` calls, since a
+    shared machine's noise only ever adds time."""
+    best, peak = math.inf, 0.0
+    for _ in range(repeat):
+        mem: dict = {}
+        with peak_memory(mem):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            result = fn()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - start)
+        peak = max(peak, mem["peak_mib"])
+    return result, best, peak
+
+
+def compile_seconds(model, fn: Callable[[], object]) -> tuple[torch.nn.Module, float]:
+    """A copy of `model` with runtime.compile's forward, and the seconds its first call
+    of `fn(copy)` took (tracing and compiling every shape it meets, once per process)."""
+    fast = models.compiled(copy.deepcopy(model))
+    start = time.perf_counter()
+    fn(fast)
+    return fast, time.perf_counter() - start
 
 
 class Table:
@@ -172,52 +187,71 @@ def sequence_logprob(model, prompts: torch.Tensor, new: torch.Tensor) -> torch.T
     return logp.gather(-1, ids[:, 1:, None])[..., 0][:, prompts.size(1) - 1 :].sum(-1)
 
 
-def bench_generate(table: Table, name: str, model, prompts: torch.Tensor, batch: int) -> None:
+def bench_generate(
+    table: Table, name: str, model, prompts: torch.Tensor, batch: int, compile: bool
+) -> None:
+    """The baseline once per mode, then ecosys's lean loop: eager, and (`compile`) with
+    runtime.compile's forward, its compile seconds reported apart."""
     n, length = prompts.shape
     tokens = n * length
     warm_up(model, prompts)
     shape = f"{n}x{length}+{length}"
     ref, hf_s, hf_mem = timed(lambda: hf_generate(model, prompts, 32, num_beams=5, do_sample=False))
-    got, s, mem = timed(lambda: lean_generate(model, prompts, batch, 5))
-    same = (ref == got).all(1)
-    gap = 0.0
-    if not same.all():
-        rows = ~same
-        gap = float(
-            (
-                sequence_logprob(model, prompts[rows], ref[rows])
-                - sequence_logprob(model, prompts[rows], got[rows])
+    variants = [("", model, 0.0)]
+    if compile:
+        fast, secs = compile_seconds(model, lambda m: lean_generate(m, prompts, batch, 5))
+        variants.append((" compiled", fast, secs))
+    for label, m, secs in variants:
+        got, s, mem = timed(lambda m=m: lean_generate(m, prompts, batch, 5))
+        same = (ref == got).all(1)
+        gap = 0.0
+        if not same.all():
+            rows = ~same
+            gap = float(
+                (
+                    sequence_logprob(model, prompts[rows], ref[rows])
+                    - sequence_logprob(model, prompts[rows], got[rows])
+                )
+                .abs()
+                .max()
             )
-            .abs()
-            .max()
+        table.add(
+            f"generate beam5 {name}{label}",
+            tokens / s,
+            tokens / hf_s,
+            "tok/s",
+            prompts=shape,
+            batch=f"{batch} vs 32",
+            identical=float(same.float().mean()),
+            max_dlogp=gap,
+            peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
+            **({"compile_s": secs} if label else {}),
         )
-    table.add(
-        f"generate beam5 {name}",
-        tokens / s,
-        tokens / hf_s,
-        "tok/s",
-        prompts=shape,
-        batch=f"{batch} vs 32",
-        identical=float(same.float().mean()),
-        max_dlogp=gap,
-        peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
-    )
     mode = dict(temperature=1.0, top_k=50, top_p=1.0)
-    torch.manual_seed(0)
-    ref, hf_s, hf_mem = timed(lambda: hf_generate(model, prompts, 32, do_sample=True, **mode))
-    torch.manual_seed(0)
-    same_batch = lean_generate(model, prompts, 32, 1, **mode)  # same RNG order as the baseline
-    got, s, mem = timed(lambda: lean_generate(model, prompts, batch, 1, **mode))
-    table.add(
-        f"generate sample {name}",
-        tokens / s,
-        tokens / hf_s,
-        "tok/s",
-        prompts=shape,
-        batch=f"{batch} vs 32",
-        identical_same_seed=float((ref == same_batch).all(1).float().mean()),
-        peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
-    )
+
+    def baseline() -> torch.Tensor:
+        torch.manual_seed(0)
+        return hf_generate(model, prompts, 32, do_sample=True, **mode)
+
+    ref, hf_s, hf_mem = timed(baseline)
+    if compile:
+        fast, secs = compile_seconds(model, lambda m: lean_generate(m, prompts, batch, 1, **mode))
+        variants[1] = (" compiled", fast, secs)
+    for label, m, secs in variants:
+        torch.manual_seed(0)
+        same_batch = lean_generate(m, prompts, 32, 1, **mode)  # the baseline's RNG order
+        got, s, mem = timed(lambda m=m: lean_generate(m, prompts, batch, 1, **mode))
+        table.add(
+            f"generate sample {name}{label}",
+            tokens / s,
+            tokens / hf_s,
+            "tok/s",
+            prompts=shape,
+            batch=f"{batch} vs 32",
+            identical_same_seed=float((ref == same_batch).all(1).float().mean()),
+            peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
+            **({"compile_s": secs} if label else {}),
+        )
 
 
 # -- training --------------------------------------------------------------------------
@@ -267,51 +301,66 @@ def plain_nll(model, blocks: torch.Tensor, batch: int) -> torch.Tensor:
 def bench_train(
     table: Table,
     name: str,
-    fresh: Callable[[], torch.nn.Module],
+    module: torch.nn.Module,
     sets: list[torch.Tensor],
     valid: torch.Tensor,
     tcfg,
     acc: Accelerator,
-    together: bool = False,
+    variants: tuple[str, ...] = ("",),
 ) -> None:
-    """Train len(sets) models from the same start: the baseline one after another, ecosys
-    as a run would (`together`: as one batched computation, train.together=true)."""
+    """Train len(sets) models from `module`'s weights: the baseline one after another,
+    then ecosys as a run would, per variant: "" (one by one), "compiled"
+    (runtime.compile), "together" (one batched computation, train.together=true)."""
     tokens = sum(b.numel() for b in sets) * tcfg.epochs
     seeds = list(range(len(sets)))
+    start = {k: v.clone() for k, v in module.state_dict().items()}
+    held = valid.cpu().numpy()
+    arrays = [b.cpu().numpy() for b in sets]
+
+    def fresh(m: torch.nn.Module) -> torch.nn.Module:
+        m.load_state_dict(start)
+        return m
 
     def baseline() -> list[float]:
         return [
-            plain_train(fresh(), b, valid, tcfg.epochs, tcfg.batch_size, tcfg.lr, seed=i)
+            plain_train(fresh(module), b, valid, tcfg.epochs, tcfg.batch_size, tcfg.lr, seed=i)
             for i, b in zip(seeds, sets, strict=True)
         ]
 
-    def ecosys() -> list[float]:
-        if not together:
-            held = valid.cpu().numpy()
-            return [
-                fine_tune(fresh(), b.cpu().numpy(), held, tcfg, i, acc).val_loss
-                for i, b in zip(seeds, sets, strict=True)
-            ]
-        module = fresh()
-        start = states_of(module)
-        arrays = [b.cpu().numpy() for b in sets]
-        results, _ = fine_tune_together(
-            module, [start] * len(sets), arrays, valid.cpu().numpy(), tcfg, seeds, acc
-        )
+    def one_by_one(m: torch.nn.Module) -> list[float]:
+        return [
+            fine_tune(fresh(m), b, held, tcfg, i, acc).val_loss
+            for i, b in zip(seeds, arrays, strict=True)
+        ]
+
+    def together() -> list[float]:
+        starts = [states_of(fresh(module))] * len(sets)
+        results, _ = fine_tune_together(module, starts, arrays, held, tcfg, seeds, acc)
         return [r.val_loss for r in results]
 
     ref, hf_s, hf_mem = timed(baseline)
-    got, s, mem = timed(ecosys)
-    table.add(
-        f"train {name}{' together' if together else ''}",
-        tokens / s,
-        tokens / hf_s,
-        "tok/s",
-        blocks=f"{len(sets)}x{tuple(sets[0].shape)}",
-        epochs=tcfg.epochs,
-        val_loss=f"{np.mean(got):.5f} vs {np.mean(ref):.5f}",
-        peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
-    )
+    for variant in variants:
+        extra = {}
+        if variant == "together":
+            run = together
+        elif variant == "compiled":
+            fast, extra["compile_s"] = compile_seconds(module, one_by_one)
+            run = lambda fast=fast: one_by_one(fast)  # noqa: E731
+        else:
+            run = lambda: one_by_one(module)  # noqa: E731
+        got, s, mem = timed(run)
+        table.add(
+            f"train {name}{' ' + variant if variant else ''}",
+            tokens / s,
+            tokens / hf_s,
+            "tok/s",
+            blocks=f"{len(sets)}x{tuple(sets[0].shape)}",
+            epochs=tcfg.epochs,
+            val_loss=f"{np.mean(got):.5f} vs {np.mean(ref):.5f}",
+            peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
+            **extra,
+        )
+    fresh(module)
 
 
 def warm_up(model, blocks: torch.Tensor) -> None:
@@ -321,44 +370,58 @@ def warm_up(model, blocks: torch.Tensor) -> None:
 
 
 def bench_evaluate(
-    table: Table, name: str, model, blocks: torch.Tensor, batch: int, acc: Accelerator
+    table: Table,
+    name: str,
+    model,
+    blocks: torch.Tensor,
+    batch: int,
+    acc: Accelerator,
+    compile: bool,
 ) -> None:
     warm_up(model, blocks)
     ref, hf_s, hf_mem = timed(lambda: plain_nll(model, blocks, 64))
-    got, s, mem = timed(lambda: block_nll(model, blocks.cpu().numpy(), batch, acc))
-    tokens = blocks.numel()
-    table.add(
-        f"evaluate {name}",
-        tokens / s,
-        tokens / hf_s,
-        "tok/s",
-        blocks=tuple(blocks.shape),
-        batch=f"{batch} vs 64",
-        max_dnll=float(np.abs(got - ref.double().cpu().numpy()).max()),
-        peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
-    )
+    held = blocks.cpu().numpy()
+    variants = [("", model, {})]
+    if compile:
+        fast, secs = compile_seconds(model, lambda m: block_nll(m, held, batch, acc))
+        variants.append((" compiled", fast, {"compile_s": secs}))
+    for label, m, extra in variants:
+        got, s, mem = timed(lambda m=m: block_nll(m, held, batch, acc))
+        table.add(
+            f"evaluate {name}{label}",
+            blocks.numel() / s,
+            blocks.numel() / hf_s,
+            "tok/s",
+            blocks=tuple(blocks.shape),
+            batch=f"{batch} vs 64",
+            max_dnll=float(np.abs(got - ref.double().cpu().numpy()).max()),
+            peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
+            **extra,
+        )
 
 
 # -- one ecosystem iteration -----------------------------------------------------------
 
 
-def iteration_seconds(out: Path, diversity: str) -> dict[str, float]:
-    """Wall seconds of iteration t = 0 (train, evaluate, generate, pool) of a demo-size
-    run, in all and per phase, as the run itself records them; without the synthetic
-    world's exact measurements, which are not part of the paper's iteration."""
+def iteration_seconds(out: Path, diversity: str, compile: bool) -> dict[str, float]:
+    """Wall seconds of iteration t = 1 (train, evaluate, generate, pool) of a demo-size
+    run, in all and per phase, as the run itself records them: t = 1, not 0, so that
+    runtime.compile's compiling is behind it; without the synthetic world's exact
+    measurements, which are not part of the paper's iteration."""
     from ecosys import loop
     from ecosys.store import read_metrics
 
     cfg = compose_cfg(
         f"diversity={diversity}",
-        "T=2",
+        "T=3",
         "tracking=none",
         "runtime.progress=false",
+        f"runtime.compile={str(compile).lower()}",
         "measure.exact=false",
         f"out_dir={out}",
     )
     run = loop.run(cfg)
-    (row,) = [r for r in read_metrics(run) if r.get("scope") == "ecosystem" and r["t"] == 0]
+    (row,) = [r for r in read_metrics(run) if r.get("scope") == "ecosystem" and r["t"] == 1]
     return {k[5:-2]: v for k, v in row.items() if k.startswith("time/")}
 
 
@@ -373,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", choices=GROUPS, action="append", help="run only these groups")
     parser.add_argument("--out", default="bench.json", help="where to write the rows (JSON)")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="skip the runtime.compile rows (torch.compile)"
+    )
     args = parser.parse_args(argv)
     groups = args.only or GROUPS
     gpu = torch.cuda.is_available()
@@ -400,55 +466,51 @@ def main(argv: list[str] | None = None) -> int:
         0, 50257, (opt_n, opt_len), generator=torch.Generator().manual_seed(0)
     ).to(device)
 
+    # runtime.compile rows for the tiny model; for the OPT shape on a GPU only (on the
+    # CPU its matmuls, not the per-op overhead compile removes, take the time)
+    compile = not args.no_compile
     if "generate" in groups:
-        bench_generate(table, "tiny", tiny, sample_blocks(512), batch=cfg.generate.batch_size)
-        bench_generate(table, "opt125m-shape", opt, opt_blocks, batch=cfg.generate.batch_size)
+        bench_generate(table, "tiny", tiny, sample_blocks(512), cfg.generate.batch_size, compile)
+        bench_generate(
+            table, "opt125m-shape", opt, opt_blocks, cfg.generate.batch_size, compile and gpu
+        )
     if "train" in groups:
-        state = {k: v.clone() for k, v in tiny.state_dict().items()}
-
-        def fresh_tiny():
-            tiny.load_state_dict(state)
-            return tiny
-
         sets = [sample_blocks(32) for _ in range(16)]
+        variants = ("", "compiled", "together") if compile else ("", "together")
         held = sample_blocks(128)
-        bench_train(table, "tiny M=16", fresh_tiny, sets, held, cfg.train, acc)
-        bench_train(table, "tiny M=16", fresh_tiny, sets, held, cfg.train, acc, together=True)
+        bench_train(table, "tiny M=16", tiny, sets, held, cfg.train, acc, variants)
         opt_cfg = compose_cfg("model=opt-125m-random", "train.epochs=1", "train.batch_size=8")
-        opt_state = {k: v.clone() for k, v in opt.state_dict().items()}
-
-        def fresh_opt():
-            opt.load_state_dict(opt_state)
-            return opt
-
         n_train = 64 if gpu else 16
         bench_train(
             table,
             "opt125m-shape M=1",
-            fresh_opt,
+            opt,
             [opt_blocks[:n_train]],
             opt_blocks[:8],
             opt_cfg.train,
             acc,
+            ("", "compiled") if compile and gpu else ("",),
         )
     if "evaluate" in groups:
-        bench_evaluate(table, "tiny", tiny, sample_blocks(4096), cfg.train.eval_batch_size, acc)
-        bench_evaluate(table, "opt125m-shape", opt, opt_blocks, cfg.train.eval_batch_size, acc)
+        eval_batch = cfg.train.eval_batch_size
+        bench_evaluate(table, "tiny", tiny, sample_blocks(4096), eval_batch, acc, compile)
+        bench_evaluate(table, "opt125m-shape", opt, opt_blocks, eval_batch, acc, compile and gpu)
     if "iteration" in groups:
         import tempfile
 
-        with tempfile.TemporaryDirectory() as tmp:
-            one = iteration_seconds(Path(tmp), "d1")
-            sixteen = iteration_seconds(Path(tmp), "d16")
-        phases = {k: f"{sixteen[k]:.1f} vs {one[k]:.1f}" for k in one if k != "iteration"}
-        table.add(
-            "iteration tiny M=16 vs M=1",
-            sixteen["iteration"],
-            one["iteration"],
-            "s",
-            goal="ratio >= 1/1.3 = 0.77",
-            **phases,
-        )
+        for fast in (False, True) if compile else (False,):
+            with tempfile.TemporaryDirectory() as tmp:
+                one = iteration_seconds(Path(tmp), "d1", fast)
+                sixteen = iteration_seconds(Path(tmp), "d16", fast)
+            phases = {k: f"{sixteen[k]:.1f} vs {one[k]:.1f}" for k in one if k != "iteration"}
+            table.add(
+                f"iteration tiny M=16 vs M=1{' compiled' if fast else ''}",
+                sixteen["iteration"],
+                one["iteration"],
+                "s",
+                goal="ratio >= 1/1.3 = 0.77",
+                **phases,
+            )
 
     Path(args.out).write_text(json.dumps(table.rows, indent=1) + "\n")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -165,7 +165,6 @@ class GenerateConfig:
     repetition_penalty: float = 1.0  # 1.0 = none (the paper's "0.0")
     batch_size: int = 128  # paper: 32; equal-length prompts make outputs batch-independent
     engine: str = "lean"  # lean (ecosys/decode.py: generate's tokens, faster) | hf (generate)
-    compile: bool = False  # torch.compile the forward for the lean loop (once per process)
 
 
 @dataclass
@@ -198,6 +197,7 @@ class RuntimeConfig:
     threads: int | None = None  # torch intra-op threads; null = torch's default
     lock_timeout: float = 0.0  # seconds to wait for a run dir held by another process
     preempt_grace_s: float = 30.0  # SLURM's SIGUSR2 waits ≤ this long for a unit boundary
+    compile: bool = False  # torch.compile each base's forward: train, score, generate (lean)
 
 
 @dataclass

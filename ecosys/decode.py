@@ -146,7 +146,8 @@ def sample(
 ) -> torch.Tensor:
     """Sampled continuations [B, new_tokens], as `generate(do_sample=True, num_beams=1,
     …)`: the same warpers in the same order, one `torch.multinomial` per step, so the
-    same torch seed draws the same tokens."""
+    same torch seed draws the same tokens. A static cache, as in `beam_search`, so a
+    compiled forward sees one shape per step."""
     warpers = LogitsProcessorList()
     if temperature != 1.0:
         warpers.append(TemperatureLogitsWarper(temperature))
@@ -154,8 +155,8 @@ def sample(
         warpers.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
     if top_p < 1.0:
         warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
-    out = model(input_ids=prompts, use_cache=True, logits_to_keep=1)
-    cache = out.cache
+    cache = StaticCache(config=model.config, max_cache_len=prompts.size(1) + new_tokens)
+    out = model(input_ids=prompts, cache=cache, use_cache=True, logits_to_keep=1)
     logits = _next_logits(out)
     eos = _eos_mask(model, logits.size(-1), prompts.device)
     new: list[torch.Tensor] = []

@@ -35,6 +35,7 @@ class Ensemble:
             k: torch.stack([s.get(k, b) for s in states]) for k, b in module.named_buffers()
         }
         self.template = copy.deepcopy(module).to("meta")
+        self.template.__dict__.pop("forward", None)  # runtime.compile's graphs are not vmappable
         self.template.config._attn_implementation = "eager"  # vmappable; sdpa is looped over M
 
     def _forward(self, params, buffers, ids: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ from accelerate import Accelerator
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from ecosys import decode
+from ecosys import decode, models
 from ecosys.ranks import Ranks, over_batches
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,6 @@ def continue_blocks(
     if lean and (keys := decode.unmirrored(model, repetition_penalty=gcfg.repetition_penalty)):
         log.warning("generate.engine=lean does not mirror %s: using model.generate", keys)
         lean = False
-    if lean and gcfg.compile:
-        model = compiled(model)
     n_batches = math.ceil(n / gcfg.batch_size)
     bar = tqdm(total=n_batches, desc=desc, leave=False, disable=desc is None)
     start, done = time.perf_counter(), 0
@@ -71,14 +69,15 @@ def continue_blocks(
         torch.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1)[0]))
         with accelerator.autocast():
             if not lean:
-                new = model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    min_new_tokens=length,
-                    max_new_tokens=length,
-                    repetition_penalty=gcfg.repetition_penalty,
-                    **mode,
-                )[:, length:]
+                with models.eager(model):
+                    new = model.generate(
+                        input_ids=ids,
+                        attention_mask=torch.ones_like(ids),
+                        min_new_tokens=length,
+                        max_new_tokens=length,
+                        repetition_penalty=gcfg.repetition_penalty,
+                        **mode,
+                    )[:, length:]
             elif gcfg.do_sample:
                 new = decode.sample(model, ids, length, gcfg.temperature, gcfg.top_k, gcfg.top_p)
             else:
@@ -90,12 +89,3 @@ def continue_blocks(
     out = over_batches(ranks, n_batches, batch)
     bar.close()
     return np.concatenate(out), done / max(time.perf_counter() - start, 1e-9)
-
-
-def compiled(model: torch.nn.Module) -> torch.nn.Module:
-    """`model` with its forward compiled (torch.compile, static shapes), once per module:
-    the loop reloads weights into the same module, so the graphs are reused."""
-    if not getattr(model, "_ecosys_compiled", False):
-        model.forward = torch.compile(model.forward, dynamic=False)
-        model._ecosys_compiled = True
-    return model

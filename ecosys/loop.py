@@ -122,6 +122,8 @@ class Ecosystem:
             mcfg = self.members[m].model
             dtype = models.dtype(mcfg.dtype, self.cfg.runtime.cpu)
             model = models.load(src, dtype, mcfg.attn_implementation).to(self.accelerator.device)
+            if self.cfg.runtime.compile:
+                model = models.compiled(model)
             self._bases[src] = model, {k: v.clone() for k, v in model.state_dict().items()}
         model, state = self._bases[src]
         if weights is None:
@@ -348,7 +350,7 @@ class Ecosystem:
         fresh_nll = block_nll(model, ref.fresh, self.cfg.train.eval_batch_size, self.accelerator)
         n_samples = self.cfg.measure.model_samples
         first = torch.as_tensor(ref.fresh[:n_samples, 0], device=self.accelerator.device)
-        with self.accelerator.autocast():
+        with self.accelerator.autocast(), models.eager(model):  # its cache grows every step
             samples = exact.sample(
                 model, first, ref.fresh.shape[1], seeds.derive(self.cfg.seed, "measure", t, m)
             )

@@ -7,6 +7,8 @@ from the base model's directory, so every checkpoint loads into the same class.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -113,6 +115,30 @@ def load(
     if gen.pad_token_id is None:  # never used to pad (prompts have equal lengths), but required
         gen.pad_token_id = gen.eos_token_id if gen.eos_token_id is not None else 0
     return model
+
+
+def compiled(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` with its forward torch.compiled (static shapes), once per module: a run
+    reloads every member's weights into its base's one module, so the graphs are reused.
+    The forward is replaced in place (not `torch.compile(model)`), so state_dict keys
+    and `model(...)` call sites stay as they are."""
+    if "forward" not in model.__dict__:
+        # a run meets a dozen shapes (train/eval mode × batch shapes × decode steps)
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
+        model.forward = torch.compile(model.forward, dynamic=False)
+    return model
+
+
+@contextmanager
+def eager(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The uncompiled forward for a block whose shapes change every call (a growing
+    KV cache: `model.generate`, ancestral sampling), where static graphs would recompile."""
+    fast = model.__dict__.pop("forward", None)
+    try:
+        yield model
+    finally:
+        if fast is not None:
+            model.forward = fast
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:

@@ -11,6 +11,7 @@ from conftest import make_cfg
 
 from ecosys import base, decode, models, world
 from ecosys.bench import hf_generate, sequence_logprob
+from ecosys.evaluate import block_nll
 from ecosys.generate import continue_blocks
 
 BLOCK = 32
@@ -105,14 +106,30 @@ def test_what_the_lean_loop_does_not_mirror_goes_to_generate(tiny, caplog):
     np.testing.assert_array_equal(got, ref.numpy())
 
 
-def test_a_compiled_forward_keeps_the_tokens(tiny):
+def test_a_compiled_forward_keeps_the_tokens_and_the_scores(tiny):
+    """runtime.compile: static-shape graphs for both decode loops and for scoring; the
+    hf engine and a growing cache run the eager forward."""
     _, model, prompts = tiny
     model = models.load(model.name_or_path, torch.float32).eval()  # its own module
     blocks = prompts[:64].numpy()
     acc = Accelerator(cpu=True)
-    out = {}
-    for flag in ("false", "true"):
-        g = make_cfg(f"generate.compile={flag}").generate
-        out[flag], _ = continue_blocks(model, blocks, g, seed=0, accelerator=acc)
-    assert getattr(model, "_ecosys_compiled", False)
-    assert (out["true"] == out["false"]).all(1).mean() >= 0.98
+    modes = {m: make_cfg(f"data_quality={m}").generate for m in ("beam", "temp1")}
+
+    def outputs() -> dict[str, np.ndarray]:
+        out = {
+            m: continue_blocks(model, blocks, g, seed=0, accelerator=acc)[0]
+            for m, g in modes.items()
+        }
+        return out | {"nll": block_nll(model, blocks, 64, acc)}
+
+    eager = outputs()
+    assert models.compiled(model) is model and "forward" in model.__dict__
+    fast = outputs()
+    assert (fast["beam"] == eager["beam"]).all(1).mean() >= 0.98
+    assert (fast["temp1"] == eager["temp1"]).all(1).mean() >= 0.98
+    np.testing.assert_allclose(fast["nll"], eager["nll"], atol=1e-5)
+    with models.eager(model):
+        assert "forward" not in model.__dict__
+        hf, _ = continue_blocks(model, blocks[:8], make_cfg("generate.engine=hf").generate, 0, acc)
+    assert "forward" in model.__dict__
+    np.testing.assert_array_equal(hf, eager["beam"][:8])
