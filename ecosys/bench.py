@@ -22,6 +22,7 @@ import json
 import math
 import os
 import resource
+import subprocess
 import sys
 import threading
 import time
@@ -403,15 +404,16 @@ def bench_evaluate(
 # -- one ecosystem iteration -----------------------------------------------------------
 
 
-def iteration_seconds(out: Path, diversity: str, compile: bool) -> dict[str, float]:
+def iteration_seconds(out: Path, diversity: str, compile: bool, ranks: int = 1) -> dict[str, float]:
     """Wall seconds of iteration t = 1 (train, evaluate, generate, pool) of a demo-size
     run, in all and per phase, as the run itself records them: t = 1, not 0, so that
     runtime.compile's compiling is behind it; without the synthetic world's exact
-    measurements, which are not part of the paper's iteration."""
-    from ecosys import loop
+    measurements, which are not part of the paper's iteration. `ranks` = 2: the run as
+    `accelerate launch` starts it on two CPU processes of one thread each
+    (launchers/accelerate/cpu-2proc.yaml), each rank training its own models."""
     from ecosys.store import read_metrics
 
-    cfg = compose_cfg(
+    overrides = [
         f"diversity={diversity}",
         "T=3",
         "tracking=none",
@@ -419,8 +421,19 @@ def iteration_seconds(out: Path, diversity: str, compile: bool) -> dict[str, flo
         f"runtime.compile={str(compile).lower()}",
         "measure.exact=false",
         f"out_dir={out}",
-    )
-    run = loop.run(cfg)
+        f"run_name={diversity}-r{ranks}-c{int(compile)}",
+    ]
+    if ranks == 1:
+        from ecosys import loop
+
+        run = loop.run(compose_cfg(*overrides))
+    else:
+        launch = Path(sys.executable).with_name("accelerate")
+        config_file = CONF.parent / "launchers" / "accelerate" / "cpu-2proc.yaml"
+        cmd = [str(launch), "launch", "--config_file", str(config_file)]
+        cmd += ["--num_processes", str(ranks), "-m", "ecosys", "runtime.threads=1", *overrides]
+        subprocess.run(cmd, check=True, capture_output=True, cwd=CONF.parent)
+        run = out / overrides[-1].split("=")[1]
     (row,) = [r for r in read_metrics(run) if r.get("scope") == "ecosystem" and r["t"] == 1]
     return {k[5:-2]: v for k, v in row.items() if k.startswith("time/")}
 
@@ -498,19 +511,31 @@ def main(argv: list[str] | None = None) -> int:
     if "iteration" in groups:
         import tempfile
 
-        for fast in (False, True) if compile else (False,):
-            with tempfile.TemporaryDirectory() as tmp:
+        def phases(a: dict, b: dict) -> dict[str, str]:
+            return {k: f"{a[k]:.1f} vs {b[k]:.1f}" for k in b if k != "iteration"}
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for fast in (False, True) if compile else (False,):
                 one = iteration_seconds(Path(tmp), "d1", fast)
                 sixteen = iteration_seconds(Path(tmp), "d16", fast)
-            phases = {k: f"{sixteen[k]:.1f} vs {one[k]:.1f}" for k in one if k != "iteration"}
-            table.add(
-                f"iteration tiny M=16 vs M=1{' compiled' if fast else ''}",
-                sixteen["iteration"],
-                one["iteration"],
-                "s",
-                goal="ratio >= 1/1.3 = 0.77",
-                **phases,
-            )
+                table.add(
+                    f"iteration tiny M=16 vs M=1{' compiled' if fast else ''}",
+                    sixteen["iteration"],
+                    one["iteration"],
+                    "s",
+                    goal="ratio >= 1/1.3 = 0.77",
+                    **phases(sixteen, one),
+                )
+            if not gpu:  # two one-thread processes vs one of two threads, same cores
+                two = iteration_seconds(Path(tmp), "d16", compile, ranks=2)
+                table.add(
+                    f"iteration tiny M=16 2 ranks vs 1{' compiled' if compile else ''}",
+                    two["iteration"],
+                    sixteen["iteration"],
+                    "s",
+                    m16_over_m1=two["iteration"] / one["iteration"],
+                    **phases(two, sixteen),
+                )
 
     Path(args.out).write_text(json.dumps(table.rows, indent=1) + "\n")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
