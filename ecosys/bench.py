@@ -432,7 +432,9 @@ def iteration_seconds(out: Path, diversity: str, compile: bool, ranks: int = 1) 
         config_file = CONF.parent / "launchers" / "accelerate" / "cpu-2proc.yaml"
         cmd = [str(launch), "launch", "--config_file", str(config_file)]
         cmd += ["--num_processes", str(ranks), "-m", "ecosys", "runtime.threads=1", *overrides]
-        subprocess.run(cmd, check=True, capture_output=True, cwd=CONF.parent)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=CONF.parent)
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         run = out / overrides[-1].split("=")[1]
     (row,) = [r for r in read_metrics(run) if r.get("scope") == "ecosystem" and r["t"] == 1]
     return {k[5:-2]: v for k, v in row.items() if k.startswith("time/")}
