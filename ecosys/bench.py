@@ -1,7 +1,7 @@
 """`make bench`: each phase of ecosys timed against what the paper's plain code would
 run, in the same process on the same device; prints a table and writes bench.json.
 
-    python -m ecosys.bench                 # everything (≈ 2 min on 2 CPU cores)
+    python -m ecosys.bench                 # everything (≈ 6 min on 2 CPU cores)
     python -m ecosys.bench --only generate # one group: generate | train | evaluate | iteration
     python -m ecosys.bench --out FILE      # where the rows go (default bench.json)
     python -m ecosys.bench --no-compile    # without the runtime.compile rows
@@ -113,6 +113,16 @@ def compile_seconds(model, fn: Callable[[], object]) -> tuple[torch.nn.Module, f
     return fast, time.perf_counter() - start
 
 
+def variants(model, compile: bool, first: Callable[[torch.nn.Module], object]) -> list:
+    """What ecosys is timed as: [(label, model, extra row fields)]: the eager model, and
+    with `compile` a compiled copy whose first call `first(copy)` is timed as compile_s."""
+    out = [("", model, {})]
+    if compile:
+        fast, secs = compile_seconds(model, first)
+        out.append((" compiled", fast, {"compile_s": secs}))
+    return out
+
+
 class Table:
     def __init__(self) -> None:
         self.rows: list[dict] = []
@@ -198,11 +208,7 @@ def bench_generate(
     warm_up(model, prompts)
     shape = f"{n}x{length}+{length}"
     ref, hf_s, hf_mem = timed(lambda: hf_generate(model, prompts, 32, num_beams=5, do_sample=False))
-    variants = [("", model, 0.0)]
-    if compile:
-        fast, secs = compile_seconds(model, lambda m: lean_generate(m, prompts, batch, 5))
-        variants.append((" compiled", fast, secs))
-    for label, m, secs in variants:
+    for label, m, extra in variants(model, compile, lambda m: lean_generate(m, prompts, batch, 5)):
         got, s, mem = timed(lambda m=m: lean_generate(m, prompts, batch, 5))
         same = (ref == got).all(1)
         gap = 0.0
@@ -226,7 +232,7 @@ def bench_generate(
             identical=float(same.float().mean()),
             max_dlogp=gap,
             peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
-            **({"compile_s": secs} if label else {}),
+            **extra,
         )
     mode = dict(temperature=1.0, top_k=50, top_p=1.0)
 
@@ -235,13 +241,14 @@ def bench_generate(
         return hf_generate(model, prompts, 32, do_sample=True, **mode)
 
     ref, hf_s, hf_mem = timed(baseline)
-    if compile:
-        fast, secs = compile_seconds(model, lambda m: lean_generate(m, prompts, batch, 1, **mode))
-        variants[1] = (" compiled", fast, secs)
-    for label, m, secs in variants:
+
+    def sample(m) -> torch.Tensor:
+        return lean_generate(m, prompts, batch, 1, **mode)
+
+    for label, m, extra in variants(model, compile, sample):
         torch.manual_seed(0)
         same_batch = lean_generate(m, prompts, 32, 1, **mode)  # the baseline's RNG order
-        got, s, mem = timed(lambda m=m: lean_generate(m, prompts, batch, 1, **mode))
+        got, s, mem = timed(lambda m=m: sample(m))
         table.add(
             f"generate sample {name}{label}",
             tokens / s,
@@ -251,7 +258,7 @@ def bench_generate(
             batch=f"{batch} vs 32",
             identical_same_seed=float((ref == same_batch).all(1).float().mean()),
             peak_mib=f"{mem:.0f} vs {hf_mem:.0f}",
-            **({"compile_s": secs} if label else {}),
+            **extra,
         )
 
 
@@ -382,12 +389,12 @@ def bench_evaluate(
     warm_up(model, blocks)
     ref, hf_s, hf_mem = timed(lambda: plain_nll(model, blocks, 64))
     held = blocks.cpu().numpy()
-    variants = [("", model, {})]
-    if compile:
-        fast, secs = compile_seconds(model, lambda m: block_nll(m, held, batch, acc))
-        variants.append((" compiled", fast, {"compile_s": secs}))
-    for label, m, extra in variants:
-        got, s, mem = timed(lambda m=m: block_nll(m, held, batch, acc))
+
+    def score(m) -> np.ndarray:
+        return block_nll(m, held, batch, acc)
+
+    for label, m, extra in variants(model, compile, score):
+        got, s, mem = timed(lambda m=m: score(m))
         table.add(
             f"evaluate {name}{label}",
             blocks.numel() / s,
@@ -413,6 +420,7 @@ def iteration_seconds(out: Path, diversity: str, compile: bool, ranks: int = 1) 
     (launchers/accelerate/cpu-2proc.yaml), each rank training its own models."""
     from ecosys.store import read_metrics
 
+    name = f"{diversity}-r{ranks}-c{int(compile)}"
     overrides = [
         f"diversity={diversity}",
         "T=3",
@@ -421,7 +429,7 @@ def iteration_seconds(out: Path, diversity: str, compile: bool, ranks: int = 1) 
         f"runtime.compile={str(compile).lower()}",
         "measure.exact=false",
         f"out_dir={out}",
-        f"run_name={diversity}-r{ranks}-c{int(compile)}",
+        f"run_name={name}",
     ]
     if ranks == 1:
         from ecosys import loop
@@ -435,7 +443,7 @@ def iteration_seconds(out: Path, diversity: str, compile: bool, ranks: int = 1) 
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=CONF.parent)
         if proc.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-        run = out / overrides[-1].split("=")[1]
+        run = out / name
     (row,) = [r for r in read_metrics(run) if r.get("scope") == "ecosystem" and r["t"] == 1]
     return {k[5:-2]: v for k, v in row.items() if k.startswith("time/")}
 

@@ -79,6 +79,15 @@ def _next_log_probs(out, eos: torch.Tensor | None) -> torch.Tensor:
     return logp if eos is None else logp.masked_fill(eos, -float("inf"))
 
 
+def _prefill(
+    model: torch.nn.Module, prompts: torch.Tensor, new_tokens: int
+) -> tuple[object, StaticCache]:
+    """The prompts' forward pass (last position's logits only) into a static cache sized
+    for the continuation, so every later step has one shape (runtime.compile)."""
+    cache = StaticCache(config=model.config, max_cache_len=prompts.size(1) + new_tokens)
+    return model(input_ids=prompts, cache=cache, use_cache=True, logits_to_keep=1), cache
+
+
 def _repeat(cache: StaticCache, n: int) -> None:
     """Each prompt's cache, copied to its n beams (StaticLayer lacks batch_repeat_interleave)."""
     for layer in cache.layers:
@@ -110,8 +119,7 @@ def beam_search(
     """
     b, nb = prompts.size(0), num_beams
     length = prompts.size(1)
-    cache = StaticCache(config=model.config, max_cache_len=length + new_tokens)
-    out = model(input_ids=prompts, cache=cache, use_cache=True, logits_to_keep=1)
+    out, cache = _prefill(model, prompts, new_tokens)
     vocab = out.logits.size(-1)
     eos = _eos_mask(model, vocab, prompts.device)
     scores, tokens = torch.topk(_next_log_probs(out, eos), k=2 * nb)  # [B, V] → 2·nb
@@ -155,8 +163,7 @@ def sample(
         warpers.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
     if top_p < 1.0:
         warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
-    cache = StaticCache(config=model.config, max_cache_len=prompts.size(1) + new_tokens)
-    out = model(input_ids=prompts, cache=cache, use_cache=True, logits_to_keep=1)
+    out, cache = _prefill(model, prompts, new_tokens)
     logits = _next_logits(out)
     eos = _eos_mask(model, logits.size(-1), prompts.device)
     new: list[torch.Tensor] = []
