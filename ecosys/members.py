@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import torch
+import torch.distributed as dist
+import transformers
 from omegaconf import DictConfig
 from transformers import PreTrainedTokenizerBase
 
+import ecosys
 from ecosys import base, config, corpus, models
+from ecosys.ranks import Ranks
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +151,70 @@ def _segments(how: str, sample: np.ndarray, sizes: list[int], seed: int) -> list
 
 def _key(key: str, community: str) -> str:
     return f"communities.{community}.{key.split('.', 1)[1]}" if community else key
+
+
+def run_info(cfg: DictConfig, roster: Roster, name: str, processes: int) -> dict[str, Any]:
+    """run.json: who the members are, N, D, and what the run is; written once."""
+    first = roster.members[0]
+    info = {
+        "processes": processes,
+        "run_id": config.config_hash(cfg),
+        "name": name,
+        "condition": config.condition(cfg),
+        "D": config.hill_shannon(config.shares(cfg)),
+        "M": cfg.diversity.m,
+        "seed": cfg.seed,
+        "T": cfg.T,
+        "N": sum(roster.samples.values()),
+        "samples": roster.samples,
+        "sizes": [mem.n for mem in roster.members],
+        "dropped_blocks": roster.dropped,
+        "block_size": config.block_size(cfg),
+        "members": [
+            {
+                "m": mem.m,
+                "family": mem.model.name,
+                "community": mem.community or mem.data.name,
+                "base": mem.base,
+                "n": mem.n,
+                "test_blocks": len(mem.corpus.test),
+                "valid_blocks": len(mem.corpus.valid),
+            }
+            for mem in roster.members
+        ],
+        "versions": {
+            "ecosys": ecosys.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
+    if first.corpus.p_data is not None:
+        p_data = first.corpus.p_data
+        info["world"] = {
+            "entropy_rate_ppl": float(np.exp(p_data.entropy_rate())),
+            "oracle_test_ppl": float(p_data.block_perplexity(first.corpus.test).mean()),
+        }
+    return info
+
+
+def describe(roster: Roster, info: dict[str, Any], ranks: Ranks) -> None:
+    """The run's opening log lines: N, the shares, the processes, the world's floor."""
+    sizes = info["sizes"]
+    log.info(
+        "N = %s blocks of %d → %d models × %s (%d dropped)%s",
+        "/".join(map(str, roster.samples.values())),
+        info["block_size"],
+        len(sizes),
+        f"{sizes[0]} blocks" if len(set(sizes)) == 1 else "/".join(map(str, sizes)),
+        roster.dropped,
+        f"; {ranks.k} processes" if ranks.k > 1 else "",
+    )
+    if ranks.k > 1:
+        world = dist.get_world_size() if dist.is_initialized() else 1
+        mode = "data-parallel per model" if ranks.data_parallel else "models spread over ranks"
+        log.info("process group: world size %d (%s)", world, mode)
+    if "world" in info:
+        w = info["world"]
+        log.info(
+            "world: exp(H) %.2f, oracle test ppl %.2f", w["entropy_rate_ppl"], w["oracle_test_ppl"]
+        )

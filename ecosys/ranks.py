@@ -21,9 +21,10 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import torch.distributed as dist
+import torch
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list, gather_object
+from omegaconf import DictConfig
 
 T = TypeVar("T")
 
@@ -72,12 +73,6 @@ class Ranks:
         """`work(b)` over this rank's batches, gathered in batch order on every rank."""
         return self.gather([(b, work(b)) for b in self.batches(n_batches)])
 
-    @property
-    def group_formed(self) -> bool:
-        return self.k == 1 or (
-            dist.is_available() and dist.is_initialized() and dist.get_world_size() == self.k
-        )
-
 
 def over_batches(ranks: Ranks | None, n_batches: int, work: Callable[[int], Any]) -> list[Any]:
     """`work(b)` for b in range(n_batches), split over the ranks where they share a model
@@ -98,3 +93,33 @@ def join_slurm_tasks() -> None:
     from submitit.helpers import TorchDistributedEnvironment
 
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False)  # Accelerate picks the GPU
+
+
+def accelerator(cfg: DictConfig) -> Accelerator:
+    """The process's Accelerator. Several launched processes without a GPU join one
+    process group on the CPU (gloo): Accelerate would otherwise run them as
+    independent copies of the whole run."""
+    join_slurm_tasks()
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    cpu = cfg.runtime.cpu or (launched and not torch.cuda.is_available())
+    return Accelerator(cpu=cpu, mixed_precision=cfg.train.mixed_precision)
+
+
+def main_first(
+    accelerator: Accelerator, make: Callable[[], T], errors: tuple[type[Exception], ...]
+) -> T | None:
+    """`make()` on rank 0 alone (None elsewhere); one of `errors` it raises is raised
+    on every rank, so that all stop with the same one-line error."""
+    if accelerator.num_processes == 1:
+        return make()
+    made, error = None, None
+    if accelerator.is_main_process:
+        try:
+            made = make()
+        except errors as err:
+            error = err
+    box = [error]
+    broadcast_object_list(box, from_process=0)
+    if box[0] is not None:
+        raise box[0]
+    return made

@@ -7,6 +7,8 @@
     ppl/ gen/ pools/ ckpt/   per-block perplexities, generated blocks, pools, weights
     log.txt         the run's log, appended by every attempt
 
+(ecosys/layout.py spells every name.)
+
 A unit (phase, t, model) commits atomically: its files are written under temporary
 names and renamed, then its manifest is renamed into place — a unit without a
 manifest never happened. A file whose checksum no longer matches its manifest is
@@ -22,7 +24,6 @@ import json
 import logging
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,34 +33,14 @@ from filelock import FileLock, Timeout
 from omegaconf import DictConfig
 
 from ecosys import config as config_mod
+from ecosys import layout
+from ecosys.layout import Unit
 
 log = logging.getLogger(__name__)
-
-PHASES = ("train", "evaluate", "measure", "generate", "pool", "disagree", "summary")
 
 
 class RunLocked(RuntimeError):
     """Another process holds the run dir."""
-
-
-@dataclass(frozen=True, order=True)
-class Unit:
-    t: int
-    phase_order: int
-    m: int
-
-    @classmethod
-    def of(cls, phase: str, t: int, m: int = -1) -> Unit:
-        return cls(t, PHASES.index(phase), m)
-
-    @property
-    def phase(self) -> str:
-        return PHASES[self.phase_order]
-
-    @property
-    def key(self) -> str:
-        model = f".m{self.m:02d}" if self.m >= 0 else ""
-        return f"t{self.t:02d}.{self.phase}{model}" if self.t >= 0 else f"base.{self.phase}{model}"
 
 
 def _sha256(path: Path) -> str:
@@ -125,11 +106,11 @@ class RunStore:
             cls._check_same_config(root, cfg)  # a process may have created it meanwhile
             for stale in root.rglob(".*.tmp*"):  # half-written files of a killed attempt
                 stale.unlink()
-            if not (root / "config.yaml").exists():
+            if not (root / layout.CONFIG).exists():
                 text = yaml.safe_dump(config_mod.resolved(cfg), sort_keys=False)
-                _write_atomic(root / "config.yaml", text.encode())
-            if not (root / "run.json").exists():
-                _write_atomic(root / "run.json", json.dumps(info, indent=1).encode())
+                _write_atomic(root / layout.CONFIG, text.encode())
+            if not (root / layout.RUN_INFO).exists():
+                _write_atomic(root / layout.RUN_INFO, json.dumps(info, indent=1).encode())
             store._rebuild_metrics()
             store._attach_log()
         except BaseException:
@@ -159,7 +140,7 @@ class RunStore:
             )
 
     def _attach_log(self) -> None:
-        handler = logging.FileHandler(self.root / "log.txt")
+        handler = logging.FileHandler(self.root / layout.LOG)
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s] %(message)s"))
         logging.getLogger("ecosys").addHandler(handler)
         self._log_handler = handler
@@ -178,14 +159,10 @@ class RunStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    @property
-    def info(self) -> dict[str, Any]:
-        return json.loads((self.root / "run.json").read_text())
-
     # -- units ---------------------------------------------------------------------------
 
     def _manifest_path(self, unit: Unit) -> Path:
-        return self.root / "units" / f"{unit.key}.json"
+        return self.root / layout.manifest(unit)
 
     def manifest(self, unit: Unit) -> dict[str, Any] | None:
         path = self._manifest_path(unit)
@@ -226,7 +203,7 @@ class RunStore:
         """Write the unit's arrays, adopt its checkpoint, then its manifest; append rows."""
         files = {}
         for name, array in (arrays or {}).items():
-            rel = f"{name}.npy"
+            rel = layout.npy(name)
             data = _npy_bytes(array)
             _write_atomic(self.root / rel, data)
             files[rel] = hashlib.sha256(data).hexdigest()
@@ -236,11 +213,11 @@ class RunStore:
         _write_atomic(self._manifest_path(unit), json.dumps(man, indent=1).encode())
         log.debug("commit %s", unit.key)
         if rows:
-            with open(self.root / "metrics.jsonl", "a") as f:
+            with open(self.root / layout.METRICS, "a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
 
     def array(self, name: str) -> np.ndarray:
-        return np.load(self.root / f"{name}.npy", allow_pickle=False)
+        return np.load(self.root / layout.npy(name), allow_pickle=False)
 
     def info_of(self, unit: Unit) -> dict[str, Any]:
         man = self.manifest(unit)
@@ -251,7 +228,7 @@ class RunStore:
     # -- checkpoints ---------------------------------------------------------------------
 
     def checkpoint_path(self, m: int, t: int) -> Path:
-        return self.root / "ckpt" / f"m{m:02d}.t{t:02d}.safetensors"
+        return self.root / layout.checkpoint(m, t)
 
     def temp_checkpoint_path(self, m: int, t: int) -> Path:
         path = self.checkpoint_path(m, t)
@@ -299,19 +276,13 @@ class RunStore:
             if man is not None:
                 lines += [json.dumps(r) + "\n" for r in man["rows"]]
         text = "".join(lines)
-        path = self.root / "metrics.jsonl"
+        path = self.root / layout.METRICS
         if not path.exists() or path.read_text() != text:
             _write_atomic(path, text.encode())
 
     def _committed_units(self) -> list[Unit]:
-        out = []
-        for path in (self.root / "units").glob("*.json"):
-            stem = path.name[: -len(".json")]
-            parts = stem.split(".")
-            t = -1 if parts[0] == "base" else int(parts[0][1:])
-            m = int(parts[2][1:]) if len(parts) > 2 else -1
-            out.append(Unit.of(parts[1], t, m))
-        return out
+        units = (self.root / layout.UNITS).glob("*.json")
+        return [Unit.parse(path.name.removesuffix(".json")) for path in units]
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -321,8 +292,3 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
             out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [f"{prefix.rstrip('.')}: {a} → {b}"]
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -27,12 +27,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ecosys import wandb_files
-from ecosys.store import read_metrics
+from ecosys import layout, wandb_files
+from ecosys.layout import read_metrics
+from ecosys.summary import ROW_KEYS
 
 log = logging.getLogger(__name__)
-
-ROW_KEYS = ("scope", "t", "model", "family", "community")  # a row's coordinates, not metrics
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -63,8 +62,8 @@ def history(run_dir: Path) -> dict[int, dict[str, Any]]:
 
 def block_ppl(run_dir: Path, t: int) -> np.ndarray:
     """All models' per-block test perplexities at t (t = -1: the bases)."""
-    pattern = "base.m*.npy" if t < 0 else f"t{t:02d}.m*.npy"
-    return np.concatenate([np.load(p) for p in sorted((Path(run_dir) / "ppl").glob(pattern))])
+    paths = sorted(Path(run_dir).glob(layout.ppl_glob(t)))
+    return np.concatenate([np.load(p) for p in paths])
 
 
 class Tracker:
@@ -82,7 +81,7 @@ class WandbTracker(Tracker):
         import wandb  # only when tracking: importing it costs a second or two
 
         self.wandb, self.run_dir = wandb, Path(run_dir)
-        self.state_path = self.run_dir / "tracking" / "state.json"
+        self.state_path = self.run_dir / layout.TRACKING / "state.json"
         self.state = self._load_state(info["run_id"])
         tc = cfg.tracking
         mode = tc.mode
@@ -103,7 +102,7 @@ class WandbTracker(Tracker):
         self.run = wandb.init(
             project=tc.project,
             entity=tc.entity,
-            dir=str(self.run_dir / "tracking"),
+            dir=str(self.run_dir / layout.TRACKING),
             id=self.state["id"],
             resume="allow",
             name=info["name"],
@@ -159,7 +158,7 @@ class WandbTracker(Tracker):
         if self.mode == "offline":
             log.info(
                 "W&B (offline): upload with `wandb sync %s`",
-                self.run_dir / "tracking" / "wandb" / f"offline-run-*-{self.state['id']}",
+                self.run_dir / layout.TRACKING / "wandb" / f"offline-run-*-{self.state['id']}",
             )
 
 

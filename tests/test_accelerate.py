@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, cli, only_run_dir, small_args
 from test_loop import snapshot
 
-from ecosys.store import read_metrics
+from ecosys.layout import read_metrics
 
 pytestmark = pytest.mark.slow
 CONFIG = ROOT / "launchers" / "accelerate" / "cpu-2proc.yaml"

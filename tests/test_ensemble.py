@@ -13,7 +13,7 @@ from test_loop import snapshot
 from ecosys import models, world
 from ecosys.ensemble import Ensemble, states_of
 from ecosys.evaluate import block_nll
-from ecosys.store import read_metrics
+from ecosys.layout import read_metrics
 from ecosys.train import fine_tune, fine_tune_together
 
 

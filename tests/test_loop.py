@@ -19,8 +19,8 @@ from conftest import ROOT, cli, make_cfg, only_run_dir, run_until, small_args, s
 
 from ecosys import corpus, loop, models, seeds
 from ecosys.evaluate import block_perplexity
-from ecosys.loop import TIMING_KEYS
-from ecosys.store import read_metrics
+from ecosys.layout import read_metrics
+from ecosys.summary import TIMING
 from ecosys.train import fine_tune
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ GRID = ("diversity=d2", "T=3", "scale.max_blocks=128")
 
 def snapshot(run: Path) -> dict:
     """Everything a run computed, but wall-clock speeds."""
-    rows = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in read_metrics(run)]
+    rows = [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in read_metrics(run)]
     files = {
         str(p.relative_to(run)): p.read_bytes()
         for sub in ("ppl", "gen", "pools", "ckpt")

@@ -13,7 +13,7 @@ import pytest
 from conftest import SHARED_DATA, cli, make_cfg, only_run_dir
 
 from ecosys import corpus, models
-from ecosys.store import read_metrics
+from ecosys.layout import read_metrics
 
 WIKI = SHARED_DATA / "wikitext-2"
 GPT2 = SHARED_DATA / "tokenizers" / "gpt2"

@@ -10,7 +10,8 @@ import pytest
 from conftest import make_cfg
 
 from ecosys.config import ConfigError
-from ecosys.store import RunLocked, RunStore, Unit, read_metrics
+from ecosys.layout import Unit, read_metrics
+from ecosys.store import RunLocked, RunStore
 
 
 @pytest.fixture

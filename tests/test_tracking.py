@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import cli, only_run_dir, run_until, small_args
 
-from ecosys.store import read_metrics
+from ecosys.layout import read_metrics
 
 pytestmark = pytest.mark.slow
 

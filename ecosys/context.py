@@ -1,0 +1,159 @@
+"""What a phase body takes and what it returns: the interface between the schedule
+(ecosys/loop.py) and the bodies (ecosys/phases/).
+
+A body gets a `Context`: the run's typed config, its members, how the work spreads
+over ranks, the accelerator, read access to what earlier units committed, and the
+model cache. It returns a `Result` whose info keys are already the final metric names
+(`train/loss`, `ppl/mean`, …); the schedule alone decides what runs and commits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+
+from ecosys import corpus, exact, layout, models, seeds
+from ecosys.config import Config
+from ecosys.layout import Unit
+from ecosys.members import Member, Roster
+from ecosys.ranks import Ranks
+from ecosys.store import RunStore
+
+
+@dataclass
+class Result:
+    """What one unit produced. `info`: scalars under their final metric names (they
+    become the unit's row entries) and records kept only in the unit's manifest
+    (lists); `arrays`: named as ecosys/layout.py names them; `state`: the weights to
+    checkpoint (train only)."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    state: dict[str, torch.Tensor] | None = None
+
+
+class ModelCache:
+    """One module per base model, loaded once per process; a member's weights are
+    loaded into its base's module when asked for. `redo_train(t, m)` (the schedule's)
+    re-trains a checkpoint that was pruned or found corrupt."""
+
+    def __init__(self, cfg: Config, members: list[Member], accelerator: Accelerator):
+        self.cfg, self.members, self.accelerator = cfg, members, accelerator
+        self.bases: dict[str, tuple[torch.nn.Module, dict[str, torch.Tensor]]] = {}
+        self.redo_train: Callable[[int, int], Path] = _no_redo
+
+    def model(self, m: int, weights: Path | None = None) -> torch.nn.Module:
+        """Member m's base model, holding a checkpoint's weights if given."""
+        src = self.members[m].base
+        if src not in self.bases:
+            mcfg = self.members[m].model
+            dtype = models.dtype(mcfg.dtype, self.cfg.runtime.cpu)
+            model = models.load(src, dtype, mcfg.attn_implementation).to(self.accelerator.device)
+            if self.cfg.runtime.compile:
+                model = models.compiled(model)
+            self.bases[src] = model, {k: v.clone() for k, v in model.state_dict().items()}
+        model, state = self.bases[src]
+        if weights is None:
+            model.load_state_dict(state)
+        else:
+            models.load_weights(model, weights)
+        return model
+
+    def base_state(self, m: int) -> dict[str, torch.Tensor]:
+        """Member m's base weights (its base is loaded: a body asked for its model)."""
+        return self.bases[self.members[m].base][1]
+
+    def save(self, m: int, state: dict[str, torch.Tensor], path: Path) -> None:
+        """Write `state` as member m's checkpoint (through its module: tied weights)."""
+        module = self.bases[self.members[m].base][0]
+        load_state(module, state)
+        models.save_weights(module, path)
+
+
+@dataclass
+class Context:
+    cfg: Config
+    roster: Roster
+    ranks: Ranks
+    accelerator: Accelerator
+    store: RunStore  # bodies read committed units through it; only the schedule commits
+    cache: ModelCache
+    references: dict[str, exact.Reference]  # p_data's side per community; {} off-world
+    progress: bool = True
+    shared: dict[Any, Any] = field(default_factory=dict)  # a process's results bodies share
+
+    @property
+    def members(self) -> list[Member]:
+        return self.roster.members
+
+    @property
+    def n_models(self) -> int:
+        return len(self.roster.members)
+
+    def weights(self, t: int, m: int) -> Path | None:
+        """Model m's weights after iteration t (None: the base); re-trained if lost."""
+        if t < 0:
+            return None
+        if self.ranks.agree(self.store.verified_checkpoint(Unit.of("train", t, m)) is None):
+            return self.cache.redo_train(t, m)
+        return self.store.checkpoint_path(m, t)
+
+    def model(self, m: int, t: int) -> torch.nn.Module:
+        """Member m's model after iteration t (t = -1: its base)."""
+        return self.cache.model(m, self.weights(t, m))
+
+    def info(self, phase: str, t: int, m: int = -1) -> dict[str, Any]:
+        return self.store.info_of(Unit.of(phase, t, m))
+
+    def pools(self, t: int) -> bool:
+        """Is there a pool after t? Not after the last iteration, nor when every model
+        re-trains on its real set (data_quality.retrain_real)."""
+        return t < self.cfg.T - 1 and not self.cfg.data_quality.retrain_real
+
+    def training_set(self, t: int, m: int) -> np.ndarray:
+        """Member m's training blocks at t: its generation set, then its pool share."""
+        if t == 0 or self.cfg.data_quality.retrain_real:
+            return self.members[m].prompts
+        if self.roster.shared_tokens:
+            sizes = [mem.n for mem in self.members]
+            return self.store.array(layout.pool(t - 1))[corpus.slices(sizes)[m]]
+        return self.store.array(layout.pool(t - 1, m))
+
+    def seed(self, phase: str, t: int, m: int = -1) -> int:
+        return seeds.derive(self.cfg.seed, phase, t, m)
+
+    def desc(self, phase: str, t: int, m: int, last: int | None = None) -> str | None:
+        """A progress bar's label, or None (no bar)."""
+        who = f"{m + 1}" if last is None else f"{m + 1}…{last + 1}"
+        return f"t={t} {phase} m={who}/{self.n_models}" if self.progress else None
+
+
+def references(cfg: Config, members: list[Member]) -> dict[str, exact.Reference]:
+    """p_data's side of the exact measurements, per community; empty where p_data is
+    unknown (real corpora, a saved pool) or measure.exact is off."""
+    if not cfg.measure.exact or any(mem.corpus.p_data is None for mem in members):
+        return {}
+    refs = {}
+    for i, mem in enumerate(members):
+        if mem.community not in refs:
+            rng = seeds.rng(cfg.world.seed, "fresh", m=i)
+            fresh = mem.corpus.p_data.sample(cfg.measure.fresh_blocks, mem.prompts.shape[1], rng)
+            refs[mem.community] = exact.Reference(mem.corpus.p_data, fresh, cfg.measure.smoothing)
+    return refs
+
+
+def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """load_state_dict, tolerant of non-persistent buffers, strict about parameters."""
+    missing = module.load_state_dict(state, strict=False).missing_keys
+    if missing:
+        raise RuntimeError(f"weights lack {missing[:3]}…")
+
+
+def _no_redo(t: int, m: int) -> Path:
+    raise RuntimeError(f"model {m}'s checkpoint of t={t} is lost and nothing can re-train it")

@@ -1,0 +1,108 @@
+"""The run-dir layout: the one place its file names, the unit order and the metrics
+reader are spelled. Pure Python (no torch), so the analysis can import it.
+
+    config.yaml  run.json  metrics.jsonl  log.txt
+    units/<unit key>.json           one manifest per committed unit
+    ppl/base.mMM.npy  ppl/tTT.mMM.npy      per-block test perplexities (t = -1: base)
+    ppl_train/…                      the same on each model's own real training blocks
+    gen/tTT.mMM.npy                  model m's continuations at t
+    pools/tTT.npy                    the shuffled pool at t (one token space), or
+    pools/tTT.mMM.npy, pools/tTT.texts.npy   each model's re-tokenized share, and the text
+    ckpt/mMM.tTT.safetensors         model m's weights after t (the latest kept)
+    tracking/                        the W&B mirror
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG = "config.yaml"
+RUN_INFO = "run.json"
+METRICS = "metrics.jsonl"
+LOG = "log.txt"
+UNITS = "units"
+TRACKING = "tracking"
+
+# Units sort by (t, this order, m): the order the loop commits them in within an
+# iteration, and so the order of metrics.jsonl's rows.
+UNIT_ORDER = ("train", "evaluate", "measure", "generate", "pool", "disagree", "summary")
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    """One committed step of a run: (t, phase, model); m = -1 for ecosystem steps."""
+
+    t: int
+    phase_order: int
+    m: int
+
+    @classmethod
+    def of(cls, phase: str, t: int, m: int = -1) -> Unit:
+        return cls(t, UNIT_ORDER.index(phase), m)
+
+    @classmethod
+    def parse(cls, key: str) -> Unit:
+        """The unit whose `key` this is (a manifest's file stem)."""
+        parts = key.split(".")
+        t = -1 if parts[0] == "base" else int(parts[0][1:])
+        m = int(parts[2][1:]) if len(parts) > 2 else -1
+        return cls.of(parts[1], t, m)
+
+    @property
+    def phase(self) -> str:
+        return UNIT_ORDER[self.phase_order]
+
+    @property
+    def key(self) -> str:
+        return f"{_at(self.t)}.{self.phase}" + (f".m{self.m:02d}" if self.m >= 0 else "")
+
+
+def _at(t: int) -> str:
+    return "base" if t < 0 else f"t{t:02d}"
+
+
+def manifest(unit: Unit) -> str:
+    return f"{UNITS}/{unit.key}.json"
+
+
+def ppl(t: int, m: int, kind: str = "ppl") -> str:
+    """Model m's per-block perplexities after t (t = -1: its base); an array name."""
+    return f"{kind}/{_at(t)}.m{m:02d}"
+
+
+def ppl_glob(t: int) -> str:
+    """Every model's per-block test perplexity files at t."""
+    return f"ppl/{_at(t)}.m*.npy"
+
+
+def generated(t: int, m: int) -> str:
+    return f"gen/t{t:02d}.m{m:02d}"
+
+
+def pool(t: int, m: int | None = None) -> str:
+    """The pool at t; with m, model m's re-tokenized share (families of other tokens)."""
+    return f"pools/t{t:02d}" + (f".m{m:02d}" if m is not None else "")
+
+
+def pool_texts(t: int) -> str:
+    return f"pools/t{t:02d}.texts"
+
+
+def checkpoint(m: int, t: int) -> str:
+    return f"ckpt/m{m:02d}.t{t:02d}.safetensors"
+
+
+def npy(name: str) -> str:
+    """The file an array name is stored in."""
+    return f"{name}.npy"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """metrics.jsonl's rows; none when the run has not written it yet."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
