@@ -8,7 +8,7 @@
                     against the perplexity change it should predict        (beyond the paper)
     protocols       D_opt(T) under the paper's fixed epochs and under equal steps, side by side
 
-A sweep over several conditions (scale, data quality, …) gets one panel per condition.
+A sweep over several conditions (scale, data quality, a swept key, …) gets one panel per condition.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from analysis.sweep import CONDITION
+from analysis.sweep import CONDITION, name
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
 
 def label(cond) -> str:
-    return " · ".join(str(c) for c in cond)
+    return name(cond)
 
 
 def d_label(d: float) -> str:

@@ -1,6 +1,7 @@
 """The run-dir reader: run directories → a Sweep (with every per-block perplexity).
 
-A run dir is any directory holding `run.json` and `metrics.jsonl` (ecosys/store.py).
+A run dir is any directory holding `run.json` and `metrics.jsonl` (ecosys/store.py),
+and `config.yaml` (its resolved config: what tells the runs' conditions apart).
 Iterations whose summary is not yet written (a run still going) are left out.
 """
 
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from analysis import stats
-from analysis.sweep import CONDITION, DEFAULTS, RUN, Sweep
+from analysis.sweep import CONDITION, DEFAULTS, LABELS, RUN, Sweep, settings, with_variant
+from ecosys.tracking import flatten
 
 
 def find_runs(*roots: str | Path) -> list[Path]:
@@ -34,11 +37,12 @@ def _is_glob(root: str | Path) -> bool:
 
 
 def run_row(info: dict, t_done: int, path: str) -> dict:
-    """A run's row of the runs table, from what its run.json holds."""
+    """A run's row of the runs table, from what its run.json holds (all but the variant,
+    which only the whole set of runs decides: sweep.with_variant)."""
     return {
         "run": info["name"],
         "path": path,
-        **{k: info["condition"].get(k, DEFAULTS.get(k)) for k in CONDITION},
+        **{k: info["condition"].get(k, DEFAULTS.get(k)) for k in LABELS},
         "D": round(info["D"], 6),
         "M": info["M"],
         "seed": info["seed"],
@@ -51,12 +55,19 @@ def run_row(info: dict, t_done: int, path: str) -> dict:
 
 
 def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
-    rows = []
+    rows, configs = [], []
     for d in run_dirs:
         info = json.loads((d / "run.json").read_text())
         done = {r["t"] for r in _metrics(d) if r["scope"] == "ecosystem" and r["t"] >= 0}
         rows.append(run_row(info, len(done), str(d)))
-    return pd.DataFrame(rows)
+        configs.append(_settings(d))
+    return pd.DataFrame(with_variant(rows, configs))
+
+
+def _settings(run_dir: Path) -> dict[str, str] | None:
+    """The run's config.yaml as sweep.settings; None for a run dir without one."""
+    path = run_dir / "config.yaml"
+    return settings(flatten(yaml.safe_load(path.read_text()))) if path.exists() else None
 
 
 def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:

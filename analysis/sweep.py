@@ -8,19 +8,95 @@
     rows    every metrics row (scope model / ecosystem) with its run's condition: the
             training record and the synthetic world's exact measurements (exact/…)
 
-Every table carries the run's condition (model, data, scale, data_quality, protocol), D
-and seed.
+Every table carries the run's condition, D and seed. The condition is the labels a run
+records (model, data, scale, data_quality, protocol) plus its `variant`: the config
+values that differ between the runs read and that those labels do not account for
+(`train.lr=1e-4`), so that runs of a sweep over any key are never averaged together.
 """
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
-CONDITION = ["model", "data", "scale", "data_quality", "protocol"]
+from ecosys.config import RUNTIME_KEYS
+
+LABELS = ["model", "data", "scale", "data_quality", "protocol"]  # what run.json names
+VARIANT = "variant"
+CONDITION = [*LABELS, VARIANT]
 DEFAULTS = {"protocol": "paper"}  # condition keys older runs did not record
 RUN = [*CONDITION, "D", "seed", "run"]
+# Config keys that never split a condition: where and how a run executes, the seed (a
+# replicate), D's own makings (diversity.m, .shares), and T (how far a run goes: its
+# iterations t < T do not depend on T).
+NOT_CONDITION = (*RUNTIME_KEYS, "seed", "T", "diversity.m", "diversity.shares")
+
+
+def value_text(value: Any) -> str:
+    """A config value as a Hydra override writes it, compactly (1e-4, true, [a,b]): one
+    text per value, whichever source it came from (W&B stores 0.0 as 0)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        plain = f"{value:g}"
+        if not math.isfinite(value) or (abs(value) >= 1 and "e" not in plain):
+            return plain
+        mantissa, exp = f"{value:e}".split("e")
+        sci = f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
+        return sci if len(sci) < len(plain) else plain
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{value_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(value_text(v) for v in value) + "]"
+    return str(value)
+
+
+def settings(flat: Mapping[str, Any]) -> dict[str, str]:
+    """A run's flattened resolved config (keys like train.lr) less what never makes a
+    condition (NOT_CONDITION), each value as its text."""
+    return {
+        k: value_text(v)
+        for k, v in flat.items()
+        if not any(k == x or k.startswith(f"{x}.") for x in NOT_CONDITION)
+    }
+
+
+def variant_keys(labels: Sequence[tuple], configs: Sequence[Mapping[str, str] | None]) -> list[str]:
+    """The config keys that take two values among runs with the same labels: what splits
+    a condition. A key constant within every label group is the labels' doing
+    (generate.temperature under data_quality). Runs without a config (None) have no say;
+    a key a run lacks (an older run) is null there."""
+    groups: dict[tuple, list[Mapping[str, str]]] = defaultdict(list)
+    for lab, config in zip(labels, configs, strict=True):
+        if config:
+            groups[tuple(lab)].append(config)
+    keys = sorted({k for g in groups.values() for config in g for k in config})
+    return [k for k in keys if any(len({c.get(k, "null") for c in g}) > 1 for g in groups.values())]
+
+
+def with_variant(rows: Iterable[dict], configs: Sequence[Mapping[str, str] | None]) -> list[dict]:
+    """The runs' rows (each holding LABELS) with their variant: `key=value, …` over
+    variant_keys, "" where there are none or the run recorded no config."""
+    rows = list(rows)
+    keys = variant_keys([tuple(r[k] for k in LABELS) for r in rows], configs)
+    return [
+        {**r, VARIANT: ", ".join(f"{k}={c.get(k, 'null')}" for k in keys) if c else ""}
+        for r, c in zip(rows, configs, strict=True)
+    ]
+
+
+def name(cond: Sequence, sep: str = " · ") -> str:
+    """A condition's name: its labels joined by sep, then ` · <variant>` where it has one
+    (cond is a CONDITION tuple, or one less some labels but ending with the variant)."""
+    *labels, variant = cond
+    return sep.join(str(c) for c in labels) + (f" · {variant}" if variant else "")
 
 
 @dataclass
@@ -32,7 +108,8 @@ class Sweep:
     rows: pd.DataFrame | None = None
 
     def missing(self) -> list[str]:
-        """Plain-language notes on what the sweep lacks: unfinished runs, uneven seeds."""
+        """Plain-language notes on what the sweep lacks: unfinished runs, uneven seeds,
+        and runs the condition cannot tell apart (one D and seed twice: averaged)."""
         notes = []
         for _, r in self.runs[self.runs["T_done"] < self.runs["T_planned"]].iterrows():
             notes.append(
@@ -44,5 +121,11 @@ class Sweep:
             for d, have in seeds.items():
                 if have != all_seeds:
                     lost = sorted(set(all_seeds) - set(have))
-                    notes.append(f"{'/'.join(cond)} D={d:g}: no run for seed(s) {lost}")
+                    notes.append(f"{name(cond, '/')} D={d:g}: no run for seed(s) {lost}")
+            for (d, seed), same in g.groupby(["D", "seed"]):
+                if len(same) > 1:
+                    notes.append(
+                        f"{name(cond, '/')} D={d:g}: {len(same)} runs of seed {seed}, averaged"
+                        f" as replicates ({', '.join(sorted(same['run']))})"
+                    )
         return notes

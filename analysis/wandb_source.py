@@ -3,7 +3,8 @@
 W&B mirrors each run's config and per-iteration metrics (ecosys/tracking.py), not its
 per-block perplexities (only their histograms): these sweeps have μ_{m,t} and the
 combined std but no blocks, and the bootstrap resamples models and seeds only. Both
-sources go through `from_records`; only where the records come from differs.
+sources go through `from_records`; only where the records come from differs. The
+config's flattened keys tell the runs' conditions apart as config.yaml does for run dirs.
 """
 
 from __future__ import annotations
@@ -15,26 +16,33 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.load import run_row
-from analysis.sweep import CONDITION, DEFAULTS, RUN, Sweep
+from analysis.sweep import DEFAULTS, LABELS, RUN, Sweep, settings, with_variant
 from ecosys import wandb_files
 
 Record = tuple[dict, list[dict]]  # (a run's config, its history rows)
+WORLD = ("entropy_rate_ppl", "oracle_test_ppl")
+# What tracking puts in a W&B config besides the flattened resolved config (keys like
+# train.lr), and W&B's own keys (_wandb): not config, so never a variant.
+NOT_CONFIG = {*LABELS, "diversity", "run", "D", "M", "run_dir", *WORLD, "_wandb"}
 
 
 def from_records(records: Iterable[Record]) -> Sweep:
-    runs, means, std, table = [], [], [], []
+    read, configs = [], []
     for config, history in records:
         info = {
             "name": config["run"],
-            "condition": {k: config.get(k, DEFAULTS.get(k)) for k in CONDITION},
+            "condition": {k: config.get(k, DEFAULTS.get(k)) for k in LABELS},
             **{k: config[k] for k in ("D", "M", "seed", "T")},
-            "world": {k: config[k] for k in ("entropy_rate_ppl", "oracle_test_ppl") if k in config},
+            "world": {k: config[k] for k in WORLD if k in config},
         }
         rows = {
             int(h["t"]): h for h in history if "t" in h
         }  # one per t (a resume never repeats one)
-        row = run_row(info, sum(t >= 0 for t in rows), config.get("run_dir", ""))
-        runs.append(row)
+        read.append((run_row(info, sum(t >= 0 for t in rows), config.get("run_dir", "")), rows))
+        configs.append(settings({k: v for k, v in config.items() if k not in NOT_CONFIG}) or None)
+    runs = with_variant([row for row, _ in read], configs)
+    means, std, table = [], [], []
+    for row, (_, rows) in zip(runs, read, strict=True):
         key = {k: row[k] for k in RUN}
         for t, h in sorted(rows.items()):
             table.append({**h, **key, "scope": "ecosystem"})

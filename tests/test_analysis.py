@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import cli, small_args
 
-from analysis import bootstrap, load, stats
+from analysis import bootstrap, load, stats, wandb_source
+from analysis import sweep as sweep_mod
 from analysis.__main__ import main as analysis_main
 
 
@@ -245,3 +248,134 @@ def test_missing_seeds_are_named(tmp_path):
     assert load.read(tmp_path).missing() == [
         "tiny/synthetic/tiny/beam/paper D=2: no run for seed(s) [1]"
     ]
+
+
+def test_variant_is_what_differs_and_the_labels_do_not_explain():
+    """train.lr splits runs that share their labels; generate.temperature goes with
+    data_quality; seed, T, D's makings and run-time keys never split; a key an older
+    run lacks is null there; a run without a config has no say and no variant."""
+    beam, temp = (
+        ("tiny", "synthetic", "tiny", "beam", "paper"),
+        ("tiny", "synthetic", "tiny", "temp0.7", "paper"),
+    )
+    flat = [
+        {"train.lr": 1e-4, "generate.temperature": 1.0, "train.min_lr": 0.0, "seed": 0},
+        {"train.lr": 3e-4, "generate.temperature": 1.0, "train.min_lr": 0, "seed": 1},
+        {"train.lr": 1e-4, "generate.temperature": 0.7, "T": 5, "diversity.m": 4},
+        {"generate.temperature": 0.7, "runtime.threads": 2, "out_dir": "elsewhere"},
+    ]
+    configs = [sweep_mod.settings(f) for f in flat] + [None]
+    labels = [beam, beam, temp, temp, beam]
+    assert sweep_mod.variant_keys(labels, configs) == ["train.lr"]
+    rows = sweep_mod.with_variant(
+        [dict(zip(sweep_mod.LABELS, lab, strict=True)) for lab in labels], configs
+    )
+    assert [r["variant"] for r in rows] == [
+        "train.lr=1e-4",
+        "train.lr=3e-4",
+        "train.lr=1e-4",
+        "train.lr=null",
+        "",
+    ]
+    assert sweep_mod.name((*beam, rows[0]["variant"])) == (
+        "tiny · synthetic · tiny · beam · paper · train.lr=1e-4"
+    )
+    assert sweep_mod.name((*beam, "")) == "tiny · synthetic · tiny · beam · paper"
+    # one config, or configs that agree: no variant
+    assert sweep_mod.variant_keys([beam, beam], [configs[0], dict(configs[0])]) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1e-4, "1e-4"),
+        (2.5e-4, "2.5e-4"),
+        (0.7, "0.7"),
+        (0.0, "0"),
+        (0, "0"),
+        (100.0, "100"),
+        (True, "true"),
+        (None, "null"),
+        ([0.5, 0.25], "[0.5,0.25]"),
+        ({"a": 1, "b": [1, 2]}, "{a:1,b:[1,2]}"),
+        ("beam", "beam"),
+    ],
+)
+def test_config_values_read_as_overrides(value, text):
+    assert sweep_mod.value_text(value) == text
+
+
+def write_config(run_dir: Path, config: dict) -> None:
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_run_dirs_that_differ_in_a_key_are_two_conditions(tmp_path, capsys):
+    """Two lr × two D at one seed: two conditions of two runs, never four runs of one."""
+    for lr, mus in [(1e-4, {1: 10.0, 2: 20.0}), (3e-4, {1: 30.0, 2: 15.0})]:
+        for d, mu in mus.items():
+            run = make_run(
+                tmp_path, f"lr{lr:g}_d{d}", d, 0, {-1: np.ones(2), 0: [np.full(2, mu)] * d}, T=1
+            )
+            write_config(
+                run, {"seed": 0, "train": {"lr": lr}, "diversity": {"m": d, "shares": None}}
+            )
+    s = load.read(tmp_path)
+    assert sorted(s.runs["variant"].unique()) == ["train.lr=1e-4", "train.lr=3e-4"]
+    assert s.missing() == []
+    opt = stats.optimum(stats.aggregated(stats.ecosystem(s)))
+    assert opt.set_index("variant")["D_opt"].to_dict() == {
+        "train.lr=1e-4": 1.0,
+        "train.lr=3e-4": 2.0,
+    }
+    assert analysis_main([str(tmp_path), "--no-report", "--reps", "20"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "=== tiny · synthetic · tiny · beam · paper · train.lr=1e-4  (2 runs, seeds 0) ===" in out
+    )
+    assert (
+        "=== tiny · synthetic · tiny · beam · paper · train.lr=3e-4  (2 runs, seeds 0) ===" in out
+    )
+
+
+def test_runs_the_condition_cannot_tell_apart_are_named(tmp_path):
+    for name in ("a", "b"):
+        make_run(tmp_path, name, 1, 0, {-1: np.ones(2), 0: [np.full(2, 5.0)]}, T=1)
+    assert load.read(tmp_path).missing() == [
+        "tiny/synthetic/tiny/beam/paper D=1: 2 runs of seed 0, averaged as replicates (a, b)"
+    ]
+
+
+@pytest.mark.slow
+def test_a_two_key_sweep_is_one_condition_per_value_of_the_other_key(tmp_path, cache_dir, capsys):
+    """The real CLI, `--multirun train.lr=1e-4,3e-4 diversity=d1,d2`: run dirs and W&B's
+    offline files alike read as two conditions of two runs (D = 1, 2), each with its
+    D_opt(T)."""
+    sweep_dir = tmp_path / "sweep"
+    wandb = ["tracking=wandb", "tracking.mode=offline"]
+    cli(
+        "--multirun",
+        "train.lr=1e-4,3e-4",
+        "diversity=d1,d2",
+        *small_args(sweep_dir, cache_dir, "T=1", *wandb),
+    )
+    for s in (
+        load.read(sweep_dir),
+        wandb_source.from_records(wandb_source.offline_records(sweep_dir)),
+    ):
+        runs = s.runs.groupby("variant")
+        assert runs["D"].apply(sorted).to_dict() == {
+            "train.lr=1e-4": [1.0, 2.0],
+            "train.lr=3e-4": [1.0, 2.0],
+        }
+        assert runs["seed"].apply(set).to_dict() == {"train.lr=1e-4": {0}, "train.lr=3e-4": {0}}
+        opt = stats.optimum(stats.aggregated(stats.ecosystem(s)))
+        assert sorted(opt["variant"]) == ["train.lr=1e-4", "train.lr=3e-4"]  # T = 1: a row each
+        assert s.missing() == []
+    assert analysis_main([str(sweep_dir), "--out", str(tmp_path / "rep"), "--reps", "20"]) == 0
+    out = capsys.readouterr().out
+    for lr in ("1e-4", "3e-4"):
+        assert f"tiny · synthetic · tiny · beam · paper · train.lr={lr}  (2 runs, seeds 0)" in out
+        assert (
+            f"## tiny · synthetic · tiny · beam · paper · train.lr={lr}"
+            in (tmp_path / "rep" / "report.md").read_text()
+        )
