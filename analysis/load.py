@@ -1,6 +1,6 @@
 """The run-dir reader: run directories → a Sweep (with every per-block perplexity).
 
-A run dir is any directory holding `run.json` and `metrics.jsonl` (ecosys/store.py),
+A run dir is any directory holding `run.json` and `metrics.jsonl` (ecosys/layout.py),
 and `config.yaml` (its resolved config: what tells the runs' conditions apart).
 Iterations whose summary is not yet written (a run still going) are left out.
 """
@@ -17,6 +17,8 @@ import yaml
 
 from analysis import stats
 from analysis.sweep import CONDITION, DEFAULTS, LABELS, RUN, Sweep, settings, with_variant
+from ecosys import layout
+from ecosys.layout import read_metrics
 from ecosys.tracking import flatten
 
 
@@ -26,9 +28,9 @@ def find_runs(*roots: str | Path) -> list[Path]:
     for root in roots:
         paths = [Path(p) for p in sorted(glob.glob(str(root)))] if _is_glob(root) else [Path(root)]
         for path in paths:
-            if (path / "run.json").exists():
+            if (path / layout.RUN_INFO).exists():
                 found.add(path)
-            found.update(p.parent for p in path.rglob("run.json"))
+            found.update(p.parent for p in path.rglob(layout.RUN_INFO))
     return sorted(found)
 
 
@@ -57,8 +59,8 @@ def run_row(info: dict, t_done: int, path: str) -> dict:
 def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
     rows, configs = [], []
     for d in run_dirs:
-        info = json.loads((d / "run.json").read_text())
-        done = {r["t"] for r in _metrics(d) if r["scope"] == "ecosystem" and r["t"] >= 0}
+        info = json.loads((d / layout.RUN_INFO).read_text())
+        done = {r["t"] for r in read_metrics(d) if r["scope"] == "ecosystem" and r["t"] >= 0}
         rows.append(run_row(info, len(done), str(d)))
         configs.append(_settings(d))
     return pd.DataFrame(with_variant(rows, configs))
@@ -66,7 +68,7 @@ def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
 
 def _settings(run_dir: Path) -> dict[str, str] | None:
     """The run's config.yaml as sweep.settings; None for a run dir without one."""
-    path = run_dir / "config.yaml"
+    path = run_dir / layout.CONFIG
     return settings(flatten(yaml.safe_load(path.read_text()))) if path.exists() else None
 
 
@@ -76,11 +78,9 @@ def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:
     frames = []
     for d in run_dirs:
         r = runs.loc[str(d)]
-        for t in sorted({row["t"] for row in _metrics(d) if row["scope"] == "ecosystem"}):
+        for t in sorted({row["t"] for row in read_metrics(d) if row["scope"] == "ecosystem"}):
             for m in range(r["M"]):
-                ppl = np.load(
-                    d / "ppl" / (f"base.m{m:02d}.npy" if t < 0 else f"t{t:02d}.m{m:02d}.npy")
-                )
+                ppl = np.load(d / layout.npy(layout.ppl(t, m)))
                 frames.append(
                     pd.DataFrame(
                         {
@@ -114,14 +114,7 @@ def rows_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Every metrics row of every run, with the run's condition, D and seed."""
     frames = []
     for _, r in runs.iterrows():
-        rows = pd.DataFrame(_metrics(Path(r["path"])))
+        rows = pd.DataFrame(read_metrics(Path(r["path"])))
         if len(rows):
             frames.append(rows.assign(**{k: r[k] for k in RUN}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
