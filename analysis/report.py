@@ -242,6 +242,3 @@ def write(
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-__all__ = ["CONDITION", "write"]

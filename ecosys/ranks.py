@@ -30,18 +30,18 @@ T = TypeVar("T")
 
 
 class Ranks:
-    def __init__(self, accelerator: Accelerator, models: int):
+    def __init__(self, accelerator: Accelerator, n_models: int):
         self.accelerator = accelerator
         self.k = accelerator.num_processes
         self.rank = accelerator.process_index
         self.main = self.rank == 0
-        self.data_parallel = self.k > 1 and models < self.k
+        self.data_parallel = self.k > 1 and n_models < self.k
 
-    def models(self, m: int) -> list[int]:
+    def models(self, n_models: int) -> list[int]:
         """The models this rank computes units for."""
         if self.k == 1 or self.data_parallel:
-            return list(range(m))
-        return [i for i in range(m) if i % self.k == self.rank]
+            return list(range(n_models))
+        return [m for m in range(n_models) if m % self.k == self.rank]
 
     def writes(self, m: int) -> bool:
         """Does this rank commit model m's units?"""

@@ -196,12 +196,12 @@ def fine_tune_together(
     def snapshot() -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in ens.params.items()}
 
-    m = len(sets)
-    best_epoch, best_val, best_loss = [-1] * m, [math.inf] * m, [math.nan] * m
+    n_models = len(sets)
+    best_epoch, best_val, best_loss = [-1] * n_models, [math.inf] * n_models, [math.nan] * n_models
     best = snapshot()
     if tcfg.start_is_candidate:
-        best_epoch, best_val = [0] * m, validate().tolist()
-    val_losses: list[list[float]] = [[] for _ in range(m)]
+        best_epoch, best_val = [0] * n_models, validate().tolist()
+    val_losses: list[list[float]] = [[] for _ in range(n_models)]
     bar = tqdm(total=total, desc=desc, leave=False, disable=desc is None)
     streams = [batch_order(n, tcfg.batch_size, g) for g in gens]
     for epoch in range(1, tcfg.epochs + 1):
@@ -218,7 +218,7 @@ def fine_tune_together(
             bar.update()
         val = validate().tolist()
         epoch_loss = torch.stack(losses).mean(0).tolist()
-        for j in range(m):
+        for j in range(n_models):
             val_losses[j].append(val[j])
             if val[j] < best_val[j]:
                 best_epoch[j], best_val[j], best_loss[j] = epoch, val[j], epoch_loss[j]
@@ -229,6 +229,6 @@ def fine_tune_together(
     ens.params = best
     results = [
         TrainResult(best_loss[j], best_val[j], best_epoch[j], total, val_losses[j])
-        for j in range(m)
+        for j in range(n_models)
     ]
-    return results, [ens.state(j) for j in range(m)]
+    return results, [ens.state(j) for j in range(n_models)]
