@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import make_cfg
+from helpers import make_cfg
 
 from bench.baselines import hf_generate
 from bench.rows import sequence_logprob
