@@ -27,10 +27,12 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **extra}
 
 
-def make_cfg(*overrides: str, small: bool = True) -> DictConfig:
-    """A composed config, as `python -m ecosys OVERRIDES` would get it."""
+def make_cfg(*overrides: str, small: bool = True, hydra: bool = False) -> DictConfig:
+    """A composed config, as `python -m ecosys OVERRIDES` would get it (with `hydra`,
+    Hydra's own node too: the launcher, help and logging options)."""
+    overrides = [*([SMOKE] if small else []), *overrides]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("config", overrides=[*([SMOKE] if small else []), *overrides])
+        return compose("config", overrides=overrides, return_hydra_config=hydra)
 
 
 def cli(
