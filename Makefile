@@ -32,7 +32,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup  ## each phase vs the baseline a user would run; prints a table, writes bench.json
-	$(BIN)/python -m ecosys.bench --out bench.json
+	$(BIN)/python -m bench --out bench.json
 
 lint: setup
 	$(BIN)/ruff check .

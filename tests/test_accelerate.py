@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, cli, only_run_dir, small_args
+from helpers import ROOT, cli, only_run_dir, small_args
 from test_loop import snapshot
 
 from ecosys.layout import read_metrics

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import cli, small_args
+from helpers import cli, small_args
 
 from analysis import bootstrap, load, stats, wandb_source
 from analysis import sweep as sweep_mod

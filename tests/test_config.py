@@ -4,7 +4,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import cli, make_cfg, small_args
+from helpers import cli, make_cfg, small_args
 
 from ecosys import config
 

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import make_cfg
+from helpers import make_cfg
 
+from bench.baselines import hf_generate
+from bench.rows import sequence_logprob
 from ecosys import base, decode, models, world
-from ecosys.bench import hf_generate, sequence_logprob
 from ecosys.evaluate import block_nll
 from ecosys.generate import continue_blocks
 

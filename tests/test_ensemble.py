@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import cli, make_cfg, only_run_dir, run_until, small_args
+from helpers import cli, make_cfg, only_run_dir, run_until, small_args
 from test_loop import snapshot
 
 from ecosys import models, world

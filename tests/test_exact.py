@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import cli, make_cfg, only_run_dir, small_args
+from helpers import cli, make_cfg, only_run_dir, small_args
 
 from analysis import edq
 from ecosys import corpus, exact, members, models, world

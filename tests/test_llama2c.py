@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
 from ecosys.convert import llama2c
 

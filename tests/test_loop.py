@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import ROOT, cli, make_cfg, only_run_dir, run_until, small_args, start_cli
+from helpers import ROOT, cli, make_cfg, only_run_dir, run_until, small_args, start_cli
 
 from ecosys import corpus, loop, models, seeds
 from ecosys.evaluate import block_perplexity

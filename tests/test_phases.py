@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import make_cfg
+from helpers import make_cfg
 
 from ecosys import models, world
 from ecosys.evaluate import block_nll, block_perplexity, token_nll

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CONF, SMALL, cli
+from helpers import CONF, SMOKE, cli
 
 from analysis.__main__ import main as analysis_main
 from analysis.load import find_runs
@@ -32,7 +32,7 @@ GRID = {  # runs in each preset's synthetic grid: its sweep, less the axes the s
     "seeds": 4,
     "temperature_v2": 6,
 }
-EXTRA = {  # the test world's blocks of 8; base_on_pool's one iteration (SMALL says T=2);
+EXTRA = {  # the test world's blocks of 8; base_on_pool's one iteration (debug=smoke says T=2);
     # the two largest grids over two D values (their other axes whole), to keep CI short
     "community": ["communities.high.block_size=8", "communities.low.block_size=8"],
     "base_on_pool": ["data.block_size=8", "T=1"],
@@ -61,7 +61,7 @@ def info(run: Path) -> dict:
 def finished_run(tmp_path_factory, cache_dir) -> Path:
     """A finished small run whose saved pool base_on_pool trains on."""
     out = tmp_path_factory.mktemp("source")
-    cli(*SMALL, *MEASURE, f"out_dir={out}", f"cache_dir={cache_dir}")
+    cli(SMOKE, *MEASURE, f"out_dir={out}", f"cache_dir={cache_dir}")
     (run,) = find_runs(out)
     return run
 
@@ -80,7 +80,7 @@ def test_preset_runs_its_grid_on_the_synthetic_world(name, tmp_path, cache_dir, 
     cli(
         f"experiment={name}",
         *shrink,
-        *SMALL,
+        SMOKE,
         *MEASURE,
         *EXTRA.get(name, []),
         f"out_dir={out}",

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, cli, make_cfg, only_run_dir
+from helpers import SHARED_DATA, cli, make_cfg, only_run_dir
 
 from ecosys import corpus, models
 from ecosys.layout import read_metrics

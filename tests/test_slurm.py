@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cli, only_run_dir, small_args, start_cli
+from helpers import cli, only_run_dir, small_args, start_cli
 from test_loop import snapshot
 
 pytestmark = [

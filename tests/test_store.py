@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import make_cfg
+from helpers import make_cfg
 
 from ecosys.config import ConfigError
 from ecosys.layout import Unit, read_metrics

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli, only_run_dir, run_until, small_args
+from helpers import cli, only_run_dir, run_until, small_args
 
 from ecosys.layout import read_metrics
 

@@ -1,0 +1,89 @@
+"""Helpers the tests import (`from helpers import ...`): the real CLI in a subprocess,
+Hydra's compose API for in-process configs, both at the tests' size (debug=smoke)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# A world and model small enough that a whole run takes seconds (conf/debug/smoke.yaml).
+SMOKE = "debug=smoke"
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment the CLI runs in: unbuffered, and this checkout's ecosys first on
+    the path, whatever the cwd (an editable install may point at another checkout)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **extra}
+
+
+def make_cfg(*overrides: str, small: bool = True, hydra: bool = False) -> DictConfig:
+    """A composed config, as `python -m ecosys OVERRIDES` would get it (with `hydra`,
+    Hydra's own node too: the launcher, help and logging options)."""
+    overrides = [*([SMOKE] if small else []), *overrides]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=hydra)
+
+
+def cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, check: bool = True, **kw
+) -> subprocess.CompletedProcess:
+    """Run `python -m ecosys ARGS` for real; returns the CompletedProcess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecosys", *args],
+        cwd=cwd or ROOT,
+        env=cli_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        **kw,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+def small_args(out: Path, cache: Path, *extra: str) -> list[str]:
+    """CLI arguments for a run at the tests' size, its runs and base cache in tmp dirs."""
+    return [SMOKE, f"out_dir={out}", f"cache_dir={cache}", *extra]
+
+
+def only_run_dir(out: Path) -> Path:
+    (run,) = [p.parent for p in out.rglob("run.json")]
+    return run
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    """Start `python -m ecosys ARGS` without waiting; stdout and stderr as one text pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ecosys", *args],
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def run_until(args: list[str], marker: str) -> None:
+    """Start the CLI and SIGKILL it the moment its debug log shows `marker`."""
+    proc = start_cli(*args, "hydra.verbose=ecosys")
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"never saw {marker!r}:\n{''.join(seen)}"
