@@ -47,7 +47,7 @@ class Ecosystem:
         self,
         ctx: Context,
         tracker: Tracker | None = None,
-        safe_point: Callable[[], None] = lambda: None,
+        safe_point: Callable[[int], None] = lambda t: None,
     ):
         self.ctx, self.store, self.ranks = ctx, ctx.store, ctx.ranks
         self.tracker = tracker or Tracker()
@@ -128,7 +128,7 @@ class Ecosystem:
     def _todo(self, unit: Unit, together: bool = True) -> bool:
         """True when `unit` still has to run (not committed, or its files are corrupt);
         ranks that compute a unit `together` decide together (rank 0 alone otherwise)."""
-        self.safe_point()  # between units: a preemption checkpoints and requeues here
+        self.safe_point(unit.t)  # between units: a preemption requeues here; a hold waits
         done = self.store.done(unit)
         if self.ranks.agree(done) if together else done:
             return False

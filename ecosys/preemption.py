@@ -7,15 +7,23 @@ storage, safetensors) that SystemExit comes out as an unrelated error, and the j
 fails instead of being requeued. Here the signal is noted, and the handler runs at the
 next unit boundary, where nothing is half-done; should a unit outlast `grace_s`, the
 signal is delivered as before. Written by hand: submitit has no deferral hook.
+
+The same boundary is where a run holds while the file `$ECOSYS_HOLD` names exists
+(holding from iteration K on if the file holds the number K): a way to pause a run
+between units, and how the SLURM tests cancel or requeue a job that is surely mid-run
+whatever the machine's speed. A signal that arrives while held acts at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +35,7 @@ def deferred(grace_s: float, signum: int = signal.SIGUSR2) -> Iterator[Callable[
     submitit) or off the main thread."""
     original = signal.getsignal(signum)
     if not callable(original) or threading.current_thread() is not threading.main_thread():
-        yield lambda: None
+        yield _holder(lambda: None)
         return
     pending: list[int] = []
     expired = threading.Event()
@@ -49,7 +57,7 @@ def deferred(grace_s: float, signum: int = signal.SIGUSR2) -> Iterator[Callable[
             timer.start()
         pending.append(sig)
 
-    def safe_point() -> None:
+    def act() -> None:
         if pending:
             timer.cancel()
             signal.signal(signum, original)
@@ -57,7 +65,33 @@ def deferred(grace_s: float, signum: int = signal.SIGUSR2) -> Iterator[Callable[
 
     signal.signal(signum, hold)
     try:
-        yield safe_point
+        yield _holder(act)
     finally:
         timer.cancel()
         signal.signal(signum, original)
+
+
+def _holder(act: Callable[[], None]) -> Callable[[int], None]:
+    """safe_point(t): act on a held signal; wait while $ECOSYS_HOLD says to hold at t."""
+    path = Path(os.environ["ECOSYS_HOLD"]) if os.environ.get("ECOSYS_HOLD") else None
+    told: list[int] = []
+
+    def safe_point(t: int = -1) -> None:
+        act()
+        while path is not None and _holds(path, t):
+            if not told:
+                told.append(t)
+                log.warning("holding at t=%d: remove %s to continue", t, path)
+            time.sleep(0.2)
+            act()
+        told.clear()
+
+    return safe_point
+
+
+def _holds(path: Path, t: int) -> bool:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return False
+    return not text or t >= int(text)

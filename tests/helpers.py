@@ -64,12 +64,12 @@ def only_run_dir(out: Path) -> Path:
     return run
 
 
-def start_cli(*args: str) -> subprocess.Popen:
+def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start `python -m ecosys ARGS` without waiting; stdout and stderr as one text pipe."""
     return subprocess.Popen(
         [sys.executable, "-m", "ecosys", *args],
         cwd=ROOT,
-        env=cli_env(),
+        env=cli_env(**(env or {})),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -7,6 +7,9 @@ import os
 import signal
 import time
 
+import pytest
+from helpers import only_run_dir, small_args, start_cli
+
 from ecosys import preemption
 
 
@@ -55,3 +58,26 @@ def test_without_a_python_handler_nothing_changes():
             safe_point()
     finally:
         signal.signal(signal.SIGUSR2, before)
+
+
+@pytest.mark.slow
+def test_a_run_holds_between_units_while_the_hold_file_says(tmp_path, cache_dir):
+    """$ECOSYS_HOLD=file holding "1": the run stops at the first unit boundary of t = 1
+    (t = 0 committed, nothing of t = 1) and goes on when the file is removed."""
+    hold = tmp_path / "hold"
+    hold.write_text("1")
+    out = tmp_path / "runs"
+    proc = start_cli(*small_args(out, cache_dir, "T=2"), env={"ECOSYS_HOLD": str(hold)})
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "holding at t=1" in line:
+            break
+    run = only_run_dir(out)
+    units = sorted(p.name for p in (run / "units").iterdir())
+    assert "t00.summary.json" in units and not [u for u in units if u.startswith("t01")]
+    assert proc.poll() is None, "".join(seen)  # still there, waiting
+    hold.unlink()
+    rest, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, "".join(seen) + rest
+    assert (run / "units" / "t01.summary.json").exists()

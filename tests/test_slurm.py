@@ -56,30 +56,36 @@ def _job_id(out: Path) -> str:
     raise AssertionError("no SLURM job appeared")
 
 
-def _wait_for_log(root: Path, pattern: str, seconds: float = 120) -> None:
-    """Until some run's log.txt under root shows `pattern`."""
+def _wait_for_log(root: Path, pattern: str, times: int = 1, seconds: float = 120) -> None:
+    """Until some run's log.txt under root shows `pattern` `times` times."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if any(pattern in p.read_text() for p in root.glob("*/log.txt")):
+        if any(p.read_text().count(pattern) >= times for p in root.glob("*/log.txt")):
             return
         time.sleep(0.2)
-    raise AssertionError(f"{pattern!r} never appeared in a log under {root}")
+    raise AssertionError(f"{pattern!r} never appeared {times}× in a log under {root}")
 
 
 def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir):
-    args = small_args(tmp_path / "slurm", cache_dir, "diversity=d2", "T=8")
-    sweep = start_cli(*SLURM, *args)
+    """The job holds at t = 2 ($ECOSYS_HOLD) until the test has requeued it, so the
+    signal lands mid-run whatever the machine's speed."""
+    hold = tmp_path / "hold"
+    hold.write_text("2")
+    args = small_args(tmp_path / "slurm", cache_dir, "diversity=d2", "T=4")
+    sweep = start_cli(*SLURM, *args, env={"ECOSYS_HOLD": str(hold)})
     job = _job_id(tmp_path / "slurm")
-    _wait_for_log(tmp_path / "slurm", "t=0 |")  # well inside the run
+    _wait_for_log(tmp_path / "slurm", "holding at t=2")  # t = 0 and 1 are committed
     # what a preemption or a time limit does to a submitit job: SIGUSR2 to the job steps;
     # submitit checkpoints (the Hydra launcher resubmits itself), requeues the job, exits
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    _wait_for_log(tmp_path / "slurm", "holding at t=2", times=2)  # the requeued job resumed
+    hold.unlink()
     out, _ = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, out
     run = only_run_dir(tmp_path / "slurm")
     log = (run / "log.txt").read_text()
     assert log.count("run dir ") == 2  # the job started twice, on the same run dir
-    cli(*small_args(tmp_path / "local", cache_dir, "diversity=d2", "T=8"))
+    cli(*small_args(tmp_path / "local", cache_dir, "diversity=d2", "T=4"))
     assert snapshot(run) == snapshot(only_run_dir(tmp_path / "local"))
     states = subprocess.run(
         ["sacct", "-j", job, "-n", "-X", "-o", "State"], capture_output=True, text=True
@@ -88,9 +94,13 @@ def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir
 
 
 def test_a_cancelled_job_is_reported_not_waited_on(tmp_path, cache_dir):
-    sweep = start_cli(*SLURM, *small_args(tmp_path / "slurm", cache_dir, "T=30"))
+    """The job holds at t = 1 until cancelled: it cannot end first, however fast."""
+    hold = tmp_path / "hold"
+    hold.write_text("1")
+    args = small_args(tmp_path / "slurm", cache_dir, "T=3")
+    sweep = start_cli(*SLURM, *args, env={"ECOSYS_HOLD": str(hold)})
     job = _job_id(tmp_path / "slurm")
-    _wait_for_log(tmp_path / "slurm", "t=0 |")
+    _wait_for_log(tmp_path / "slurm", "holding at t=1")
     subprocess.run(["scancel", job], check=True)
     out, _ = sweep.communicate(timeout=120)
     assert sweep.returncode != 0
