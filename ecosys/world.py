@@ -100,6 +100,23 @@ class TopicChains:
         """The oracle's per-block perplexity: exp(block_nll)."""
         return np.exp(self.block_nll(blocks))
 
+    def next_token_log_probs(self, blocks: np.ndarray) -> np.ndarray:
+        """[B, L-1]: the oracle's log p(x_{i+1} | x_1..x_i) of every true next token.
+
+        The topic is latent, so this is the posterior-mixture predictive
+        Σ_k p(k | x_1..x_i) P_k(x_{i+1} | x_i): what the ideal model, which must infer
+        the topic from the prefix as any model must, assigns. Its row sums are exactly
+        block_nll's numerator (log p(x_1..L) − log p(x_1)), computed as differences of
+        the prefix log-marginals.
+        """
+        blocks = np.asarray(blocks, dtype=np.int64)
+        with np.errstate(divide="ignore"):
+            first = np.log(self.weights)[:, None] + np.log(self.stationary[:, blocks[:, 0]])
+        prev, nxt = blocks[:, :-1], blocks[:, 1:]
+        steps = np.stack([self._log_trans[k][prev, nxt] for k in range(len(self.weights))])
+        prefix = np.concatenate([first[..., None], first[..., None] + steps.cumsum(-1)], -1)
+        return np.diff(_logsumexp(prefix, axis=0), axis=-1)  # [K, B, L] → [B, L] → [B, L-1]
+
     def restrict(self, topics: list[int]) -> TopicChains:
         """The language of a community that speaks only `topics` (weights renormalised)."""
         idx = np.asarray(topics)
