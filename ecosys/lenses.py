@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from sacrebleu.metrics import BLEU
+from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
 TAIL_COVER = 0.9  # the head: the most frequent tokens covering this share of real text
 TAIL_TRANSITION = 0.05  # a true next token this unlikely under p_data is a tail transition
@@ -95,10 +96,12 @@ def self_bleu(blocks: np.ndarray, k: int = 64, seed: int = 0) -> float:
     of distinct-n): high when a model's samples are copies of one another.
 
     The k are a fixed subsample drawn with `seed` (all rows if there are no more than
-    k), since the cost grows as k². Token ids joined by spaces are the words (sacrebleu,
-    tokenize='none'), so no detokenizer is involved and the synthetic world is scored
-    as real text is; effective order and exp smoothing, as sentence BLEU needs. nan
-    with fewer than 2 rows (no references).
+    k). Token ids joined by spaces are the words (sacrebleu, tokenize='none'), so no
+    detokenizer is involved and the synthetic world is scored as real text is;
+    effective order and exp smoothing, as sentence BLEU needs. Equal to sacrebleu's
+    `sentence_score` per row, in O(k) rather than its O(k²): each row's clipped counts
+    take, per n-gram, the largest count among the *other* rows, which is the largest of
+    all rows or, where this row holds it, the second largest. nan with fewer than 2 rows.
     """
     blocks = np.asarray(blocks)
     if len(blocks) < 2:
@@ -106,11 +109,32 @@ def self_bleu(blocks: np.ndarray, k: int = 64, seed: int = 0) -> float:
     rows = np.arange(len(blocks))
     if len(blocks) > k:
         rows = np.sort(np.random.default_rng(seed).choice(len(blocks), size=k, replace=False))
-    texts = [" ".join(map(str, blocks[r].tolist())) for r in rows]
     bleu = BLEU(tokenize="none", effective_order=True)
-    scores = [
-        bleu.sentence_score(hyp, texts[:i] + texts[i + 1 :]).score for i, hyp in enumerate(texts)
+    order = bleu.max_ngram_order
+    grams = [
+        extract_all_word_ngrams(" ".join(map(str, blocks[r].tolist())), 1, order) for r in rows
     ]
+    best: dict[tuple, list[tuple[int, int]]] = {}  # n-gram → its two largest (count, row)
+    for i, (counts, _) in enumerate(grams):
+        for gram, c in counts.items():
+            top = best.setdefault(gram, [])
+            top.append((c, i))
+            if len(top) > 2:
+                top.sort(reverse=True)
+                top.pop()
+    lengths = [n for _, n in grams]
+    scores = []
+    for i, (counts, n) in enumerate(grams):
+        correct, total = [0] * order, [0] * order
+        for gram, c in counts.items():
+            others = [cnt for cnt, row in best[gram] if row != i]
+            correct[len(gram) - 1] += min(c, max(others, default=0))
+            total[len(gram) - 1] += c
+        ref_len = bleu._get_closest_ref_len(n, lengths[:i] + lengths[i + 1 :])
+        score = bleu.compute_bleu(
+            correct, total, n, ref_len, bleu.smooth_method, bleu.smooth_value, True, order
+        )
+        scores.append(score.score)
     return float(np.mean(scores)) / 100
 
 

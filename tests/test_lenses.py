@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import sacrebleu
+from sacrebleu.metrics import BLEU
 
 from ecosys import lenses
 from ecosys.world import TopicChains
@@ -147,3 +148,18 @@ def test_oracle_next_token_probs_are_the_posterior_mixture_predictive():
         p.log_prob(blocks) - p.first_token_log_prob(blocks[:, 0]),
         rtol=1e-12,
     )
+
+
+def test_self_bleu_equals_sentence_bleu_against_the_others_on_random_rows():
+    """The O(k) clipping (largest count among the other rows) gives sacrebleu's own
+    sentence_score of every row, also with repeated rows and uneven lengths."""
+    rng = np.random.default_rng(0)
+    for length in (3, 7, 11):
+        blocks = rng.integers(0, 6, size=(30, length))
+        blocks = np.concatenate([blocks, blocks[:4]])  # copies: the clipping's second largest
+        texts = [" ".join(map(str, r.tolist())) for r in blocks]
+        bleu = BLEU(tokenize="none", effective_order=True)
+        scores = [
+            bleu.sentence_score(h, texts[:i] + texts[i + 1 :]).score for i, h in enumerate(texts)
+        ]
+        assert lenses.self_bleu(blocks, k=64) == pytest.approx(np.mean(scores) / 100, abs=1e-12)
