@@ -179,6 +179,15 @@ class MeasureConfig:
 
 
 @dataclass
+class LensesConfig:
+    """What collapses beyond perplexity (ecosys/lenses.py), per (t, model) and per t."""
+
+    enabled: bool = True  # lexical and tail lenses, self perplexity, tail ranks, the cross matrix
+    subsample: int = 64  # continuations per model for self-BLEU, self perplexity, cross matrix
+    cross: bool | None = None  # the M × M cross-model perplexity matrix; null: on for M ≤ 16
+
+
+@dataclass
 class TrackingConfig:
     """W&B, a mirror of the run store (ecosys/tracking.py): excluded from the run id."""
 
@@ -218,6 +227,7 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
+    lenses: LensesConfig = field(default_factory=LensesConfig)
     # Mixed families (paper App. G): members cycle through these model configs, in key
     # order: +model@families.opt=opt-125m +model@families.gpt2=gpt2. Empty: all `model`.
     families: dict[str, ModelConfig] = field(default_factory=dict)
@@ -451,6 +461,12 @@ def validate(cfg: DictConfig) -> None:
         "data_quality.real_fraction",
         "has no meaning with data_quality.retrain_real (no pool is made)",
         "use data_quality=retrain_real alone",
+    )
+    _check(
+        cfg.lenses.subsample >= 2,
+        "lenses.subsample",
+        f"must be ≥ 2 (self-BLEU needs other continuations), got {cfg.lenses.subsample}",
+        "use lenses.subsample=64",
     )
     ms = cfg.measure
     for key in ("fresh_blocks", "model_samples", "js_blocks"):

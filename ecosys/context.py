@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
-from ecosys import corpus, exact, layout, models, seeds
+from ecosys import corpus, exact, layout, lenses, models, seeds
 from ecosys.config import Config
 from ecosys.layout import Unit
 from ecosys.members import Member, Roster
@@ -68,6 +68,13 @@ class ModelCache:
     def base_state(self, m: int) -> dict[str, torch.Tensor]:
         """Member m's base weights (its base is loaded: a body asked for its model)."""
         return self.bases[self.members[m].base][1]
+
+    def vocab_size(self, m: int) -> int:
+        """The size of member m's model's output vocabulary (its base loaded once)."""
+        src = self.members[m].base
+        if src not in self.bases:
+            self.model(m)
+        return self.bases[src][0].config.vocab_size
 
     def save(self, m: int, state: dict[str, torch.Tensor], path: Path) -> None:
         """Write `state` as member m's checkpoint (through its module: tied weights)."""
@@ -124,6 +131,28 @@ class Context:
             sizes = [mem.n for mem in self.members]
             return self.store.array(layout.pool(t - 1))[corpus.slices(sizes)[m]]
         return self.store.array(layout.pool(t - 1, m))
+
+    def crosses(self) -> bool:
+        """Is the cross-model matrix measured? With lenses, several models that read
+        one token space, and lenses.cross (null: for M ≤ 16)."""
+        lcfg = self.cfg.lenses
+        on = lcfg.cross if lcfg.cross is not None else self.n_models <= 16
+        return lcfg.enabled and on and self.n_models > 1 and self.roster.shared_tokens
+
+    def tail(self, m: int) -> np.ndarray:
+        """Member m's tail: the token ids outside the most frequent ones that cover 90%
+        of its corpus's real training tokens (a mask over its model's vocabulary)."""
+        mem = self.members[m]
+        key = "tail", id(mem.corpus)
+        if key not in self.shared:
+            self.shared[key] = lenses.tail_tokens(mem.corpus.train, self.cache.vocab_size(m))
+        return self.shared[key]
+
+    def lens_rows(self, t: int, m: int, n: int) -> np.ndarray:
+        """The fixed, seeded subsample (lenses.subsample of n) of model m's continuations
+        at t that its self perplexity and the cross-model matrix score."""
+        k = min(n, self.cfg.lenses.subsample)
+        return np.sort(seeds.rng(self.cfg.seed, "lens", t, m).choice(n, size=k, replace=False))
 
     def seed(self, phase: str, t: int, m: int = -1) -> int:
         return seeds.derive(self.cfg.seed, phase, t, m)

@@ -6,6 +6,7 @@ reader are spelled. Pure Python (no torch), so the analysis can import it.
     ppl/base.mMM.npy  ppl/tTT.mMM.npy      per-block test perplexities (t = -1: base)
     ppl_train/…                      the same on each model's own real training blocks
     gen/tTT.mMM.npy                  model m's continuations at t
+    cross/tTT.npy                    model i's perplexity on model j's continuations at t
     pools/tTT.npy                    the shuffled pool at t (one token space), or
     pools/tTT.mMM.npy, pools/tTT.texts.npy   each model's re-tokenized share, and the text
     ckpt/mMM.tTT.safetensors         model m's weights after t (the latest kept)
@@ -28,7 +29,7 @@ TRACKING = "tracking"
 
 # Units sort by (t, this order, m): the order the loop commits them in within an
 # iteration, and so the order of metrics.jsonl's rows.
-UNIT_ORDER = ("train", "evaluate", "measure", "generate", "pool", "disagree", "summary")
+UNIT_ORDER = ("train", "evaluate", "measure", "generate", "cross", "pool", "disagree", "summary")
 
 
 @dataclass(frozen=True, order=True)
@@ -89,6 +90,11 @@ def pool(t: int, m: int | None = None) -> str:
 
 def pool_texts(t: int) -> str:
     return f"pools/t{t:02d}.texts"
+
+
+def cross(t: int) -> str:
+    """The M × M matrix of every model's perplexity on every model's continuations at t."""
+    return f"cross/t{t:02d}"
 
 
 def checkpoint(m: int, t: int) -> str:

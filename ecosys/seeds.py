@@ -14,6 +14,7 @@ _PHASES = (
     "corpus",
     "fresh",
     "measure",
+    "lens",
 )
 
 

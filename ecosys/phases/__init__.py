@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ecosys.context import Context, Result
 from ecosys.phases.exchange import generate, pool
-from ecosys.phases.scoring import disagree, evaluate, evaluate_together, measure
+from ecosys.phases.scoring import cross, disagree, evaluate, evaluate_together, measure
 from ecosys.phases.training import train, train_together
 
 
@@ -38,10 +38,14 @@ PHASES = (
         evaluate,
         lambda ctx, t: True,
         together=evaluate_together,
-        batchable=lambda ctx: not ctx.cfg.train.eval_on_train,  # batched scores test only
+        # the batched pass scores the test set only: no training blocks, no tail ranks
+        batchable=lambda ctx: not (ctx.cfg.train.eval_on_train or ctx.cfg.lenses.enabled),
     ),
     Phase("measure", measure, lambda ctx, t: bool(ctx.references)),
     Phase("generate", generate, lambda ctx, t: t >= 0 and ctx.pools(t)),
+    Phase(
+        "cross", cross, lambda ctx, t: t >= 0 and ctx.pools(t) and ctx.crosses(), per_model=False
+    ),
     Phase("pool", pool, lambda ctx, t: t >= 0 and ctx.pools(t), per_model=False),
     Phase(
         "disagree",

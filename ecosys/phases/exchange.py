@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecosys import config, layout, seeds
+from ecosys import config, layout, lenses, metrics, seeds
 from ecosys.context import Context, Result
+from ecosys.evaluate import block_perplexity
 from ecosys.generate import continue_blocks
 from ecosys.members import Member
 from ecosys.pool import redistribute, redistribute_text
 
 
 def generate(ctx: Context, t: int, m: int) -> Result:
-    """Model m's continuations of its own, fixed prompt set."""
+    """Model m's continuations of its own, fixed prompt set; with lenses, what they
+    lost (ecosys/lenses.py) and the model's perplexity on a fixed subsample of them."""
+    model = ctx.model(m, t)
     tokens, speed = continue_blocks(
-        ctx.model(m, t),
+        model,
         ctx.members[m].prompts,
         ctx.cfg.generate,
         ctx.seed("generate", t, m),
@@ -25,6 +28,12 @@ def generate(ctx: Context, t: int, m: int) -> Result:
     )
     distinct = len({r.tobytes() for r in tokens}) / len(tokens)
     info = {"gen/tokens_per_s": speed, "gen/distinct": distinct}
+    if ctx.cfg.lenses.enabled:
+        info |= lenses.lexical(tokens, ctx.tail(m), ctx.seed("lens", t, m))
+        own = tokens[ctx.lens_rows(t, m, len(tokens))]
+        bs = ctx.cfg.train.eval_batch_size
+        own_ppl = block_perplexity(model, own, bs, ctx.accelerator, ranks=ctx.ranks)
+        info["lens/self_ppl"] = metrics.block_mean(own_ppl)
     return Result(info=info, arrays={layout.generated(t, m): tokens})
 
 
@@ -40,9 +49,12 @@ def pool(ctx: Context, t: int) -> Result:
         real = np.concatenate(_unique(mem.corpus.train for mem in mems))
         pooled, n_real = redistribute(generated, real, fraction, rng)
         arrays = {layout.pool(t): pooled}
+        if ctx.cfg.lenses.enabled:  # the pool's lexical lenses, by member 0's tail
+            found = lenses.lexical(pooled, ctx.tail(0), ctx.seed("lens", t))
+            info |= {k.replace("lens/", "pool/"): v for k, v in found.items()}
         if len(ctx.references) == 1:  # the pool's distance from p_data
             (ref,) = ctx.references.values()
-            info = {f"exact/pool_{k}": v for k, v in ref.distances(pooled).items()}
+            info |= {f"exact/pool_{k}": v for k, v in ref.distances(pooled).items()}
     else:
         texts = [s for mem, g in zip(mems, generated, strict=True) for s in _decode(mem, g)]
         texts_pool, sets, n_real = redistribute_text(

@@ -3,32 +3,49 @@ world the exact measurements against p_data (ecosys/exact.py)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
-from ecosys import exact, layout, metrics, models
+from ecosys import exact, layout, lenses, metrics, models
 from ecosys.context import Context, Result
 from ecosys.ensemble import Ensemble, states_of
-from ecosys.evaluate import block_nll, block_perplexity
+from ecosys.evaluate import block_perplexity, block_scores
 
 
 def evaluate(ctx: Context, t: int, m: int) -> Result:
-    """Per-block test perplexity of model m after t (t = -1: its base model)."""
+    """Per-block test perplexity of model m after t (t = -1: its base model); with
+    lenses, the share of tail next tokens it ranks in its top 10 (the same logits), and
+    at t = -1 the tail share of its real training blocks (the lens's reference)."""
     mem = ctx.members[m]
     model = ctx.model(m, t)
+    tail = ctx.tail(m) if ctx.cfg.lenses.enabled else None
+    desc = ctx.desc("evaluate", t, m)
     if t < 0:  # members sharing a base and a test set share its evaluation
-        key = "base_ppl", mem.base, mem.community
+        key = "base_scores", mem.base, mem.community
         if key not in ctx.shared:
-            ctx.shared[key] = _perplexity(ctx, model, mem.corpus.test, ctx.desc("evaluate", t, m))
-        ppl = ctx.shared[key]
+            ctx.shared[key] = _scores(ctx, model, mem.corpus.test, desc, tail)
+        nll, counts = ctx.shared[key]
     else:
-        ppl = _perplexity(ctx, model, mem.corpus.test, ctx.desc("evaluate", t, m))
-    result = _scored(t, m, ppl)
+        nll, counts = _scores(ctx, model, mem.corpus.test, desc, tail)
+    result = _scored(t, m, np.exp(nll))
+    if tail is not None:
+        positions, hits = counts.sum(0)
+        result.info["lens/tail_top10"] = float(hits / positions) if positions else float("nan")
+        if t < 0:
+            result.info["lens/tail_share"] = lenses.tail_share(mem.prompts, tail)
     if ctx.cfg.train.eval_on_train:  # the overfitting check: its own real training blocks
         on_train = _perplexity(ctx, model, mem.prompts, None)
         result.arrays[layout.ppl(t, m, "ppl_train")] = on_train
         result.info["ppl_train/mean"] = metrics.block_mean(on_train)
     return result
+
+
+def _scores(ctx: Context, model, blocks, desc, tail) -> tuple[np.ndarray, np.ndarray]:
+    bs = ctx.cfg.train.eval_batch_size
+    nll, counts, _ = block_scores(model, blocks, bs, ctx.accelerator, desc, ctx.ranks, tail)
+    return nll, counts
 
 
 def evaluate_together(ctx: Context, t: int, group: list[int]) -> list[Result]:
@@ -43,7 +60,7 @@ def evaluate_together(ctx: Context, t: int, group: list[int]) -> list[Result]:
 
 def _scored(t: int, m: int, ppl: np.ndarray) -> Result:
     std = float(np.std(ppl, ddof=1)) if len(ppl) > 1 else 0.0
-    info = {"ppl/mean": metrics.block_mean(ppl), "ppl/std": std}
+    info = {"ppl/mean": metrics.block_mean(ppl), "ppl/std": std, **lenses.quantiles(ppl)}
     return Result(info=info, arrays={layout.ppl(t, m): ppl})
 
 
@@ -61,12 +78,16 @@ def measure(ctx: Context, t: int, m: int) -> Result:
     the KL analogue."""
     ref = ctx.references[ctx.members[m].community]
     model = ctx.model(m, t)
-    fresh_nll = block_nll(model, ref.fresh, ctx.cfg.train.eval_batch_size, ctx.accelerator)
+    bs, lens = ctx.cfg.train.eval_batch_size, ctx.cfg.lenses.enabled
+    fresh_nll, _, token_nll = block_scores(model, ref.fresh, bs, ctx.accelerator, per_token=lens)
     first = ref.fresh[: ctx.cfg.measure.model_samples, 0]
     first = torch.as_tensor(first, device=ctx.accelerator.device)
     with ctx.accelerator.autocast(), models.eager(model):  # its cache grows every step
         samples = exact.sample(model, first, ref.fresh.shape[1], ctx.seed("measure", t, m))
     info = {"exact/kl_rate": float(np.mean(fresh_nll - ref.oracle_nll))}
+    if lens:  # rare transitions of p_data the model still gives half their probability
+        true = np.exp(ref.p_data.next_token_log_probs(ref.fresh))
+        info["lens/tail_recall"] = lenses.tail_recall(np.exp(-token_nll), true)
     info |= {f"exact/model_{k}": v for k, v in ref.distances(samples.cpu().numpy()).items()}
     if t >= 0:
         data = ref.distances(ctx.training_set(t, m))
@@ -88,3 +109,24 @@ def disagree(ctx: Context, t: int) -> Result:
             exact.next_token_probs(ctx.model(m, t), ids).cpu()
         )
     return Result(info={"exact/js": float(np.mean([exact.js(p) for p in groups.values()]))})
+
+
+def cross(ctx: Context, t: int) -> Result:
+    """The M × M matrix of model i's perplexity on model j's continuations at t (the
+    fixed subsample its self perplexity scores; diagonal = self perplexity): how
+    different the ecosystem's models stay, the paper's epistemic diversity measured."""
+    n_models = ctx.n_models
+    sets = []
+    for j in range(n_models):
+        generated = ctx.store.array(layout.generated(t, j))
+        sets.append(generated[ctx.lens_rows(t, j, len(generated))])
+    bounds = np.cumsum([0, *map(len, sets)])
+    blocks = np.concatenate(sets)
+    matrix = np.empty((n_models, n_models))
+    bs = ctx.cfg.train.eval_batch_size
+    for i in range(n_models):
+        ppl = block_perplexity(ctx.model(i, t), blocks, bs, ctx.accelerator)
+        matrix[i] = [ppl[a:b].mean() for a, b in itertools.pairwise(bounds)]
+    cross_ppl, ratio = lenses.cross_ratio(matrix)
+    info = {"lens/cross_ppl": cross_ppl, "lens/cross_ratio": ratio}
+    return Result(info=info, arrays={layout.cross(t): matrix})
