@@ -5,9 +5,11 @@ import math
 import numpy as np
 import pytest
 import sacrebleu
+from helpers import cli, only_run_dir, small_args
 from sacrebleu.metrics import BLEU
 
 from ecosys import lenses
+from ecosys.layout import read_metrics
 from ecosys.world import TopicChains
 
 # Two rows; row 0 ends with 2 and row 1 starts with 2: a bigram (2, 2) across the seam
@@ -163,3 +165,38 @@ def test_self_bleu_equals_sentence_bleu_against_the_others_on_random_rows():
             bleu.sentence_score(h, texts[:i] + texts[i + 1 :]).score for i, h in enumerate(texts)
         ]
         assert lenses.self_bleu(blocks, k=64) == pytest.approx(np.mean(scores) / 100, abs=1e-12)
+
+
+LEXICAL = [*(f"lens/distinct_{n}" for n in range(1, 5)), "lens/entropy", "lens/vocab"]
+GENERATED = [*LEXICAL, "lens/tail_share", "lens/zipf", "lens/self_bleu", "lens/self_ppl"]
+SCORED = ["ppl/p50", "ppl/p90", "ppl/p99", "lens/tail_top10", "lens/tail_recall"]
+
+
+@pytest.mark.slow
+def test_a_run_logs_every_lens_where_it_applies(tmp_path, cache_dir):
+    """M = 2, T = 3 on the synthetic world: the test-set lenses at every t (the
+    reference tail share at t = -1), the generation lenses where the models generated
+    (t < T-1), the cross matrix whose diagonal is each model's self perplexity, and
+    the pool's lenses; lenses.enabled=false logs none of them."""
+    cli(*small_args(tmp_path / "on", cache_dir, "diversity=d2", "T=3"))
+    run = only_run_dir(tmp_path / "on")
+    rows = read_metrics(run)
+    for r in rows:
+        model = r["scope"] == "model"
+        assert set(SCORED) <= set(r), (r["t"], r["scope"])
+        generated = set(GENERATED) <= set(r)
+        assert generated == (0 <= r["t"] < 2), (r["t"], r["scope"])
+        if r["t"] < 0:
+            assert 0 <= r["lens/tail_share"] <= 1
+        if not model and 0 <= r["t"] < 2:
+            assert {"lens/cross_ppl", "lens/cross_ratio", "pool/distinct_1"} <= set(r)
+    for t in (0, 1):
+        matrix = np.load(run / "cross" / f"t{t:02d}.npy")
+        own = [r["lens/self_ppl"] for r in rows if r["t"] == t and r["scope"] == "model"]
+        np.testing.assert_allclose(np.diag(matrix), own, rtol=1e-5)
+    assert not (run / "cross" / "t02.npy").exists()
+
+    cli(*small_args(tmp_path / "off", cache_dir, "diversity=d2", "T=2", "lenses.enabled=false"))
+    off = only_run_dir(tmp_path / "off")
+    assert not any(k.startswith(("lens/", "pool/d")) for r in read_metrics(off) for k in r)
+    assert not (off / "cross").exists()
