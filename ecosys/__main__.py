@@ -15,8 +15,10 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from ecosys import config
 from ecosys.store import RunLocked
@@ -46,7 +48,27 @@ def cli() -> None:
     # `+experiment=NAME` is how preset grids are often written; the group has a null
     # default here, so Hydra would refuse the `+`: both spellings select the preset
     sys.argv = [a.removeprefix("+") if a.startswith("+experiment=") else a for a in sys.argv]
-    main()
+    # Hydra prints a composition error (an unknown option or key, a value of the wrong type
+    # or outside its enum) over several lines; with HYDRA_FULL_ERROR it raises it instead,
+    # and it gets the one line a bad value gets from validate
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        main()
+    except (ConfigCompositionException, OverrideParseException) as err:
+        print(f"ecosys: error: {composition_error(err)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def composition_error(err: Exception) -> config.ConfigError:
+    """Hydra's composition error as a ConfigError: the key or group, the problem, a fix."""
+    cause, help_ = err.__cause__, "python -m ecosys --help lists every group, option and key"
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        return config.ConfigError(cause.full_key, str(cause.msg).splitlines()[0], help_)
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
+        group = err.missing_cfg_file.rpartition("/")[0] or err.missing_cfg_file
+        return config.ConfigError(group, lines[0], f"pick one of {', '.join(err.options)}")
+    return config.ConfigError("overrides", "; ".join(lines), help_)
 
 
 if __name__ == "__main__":

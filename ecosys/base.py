@@ -24,14 +24,13 @@ from accelerate import Accelerator, PartialState
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
-from ecosys import models
+from ecosys import config, models
 from ecosys.convert import llama2c
 from ecosys.pretrain import pretrain_tiny
 
 log = logging.getLogger(__name__)
 
 RECIPE = 1  # bump when a builder changes what it builds: old cache entries then miss
-SHAPE = ("arch", "n_layer", "n_embd", "n_head", "n_positions")
 
 
 def locate(cfg: DictConfig, m: DictConfig) -> str:
@@ -66,7 +65,7 @@ def tokenizer_source(m: DictConfig, base: str) -> str:
 
 
 def _shape(m: DictConfig) -> dict:
-    return {k: m[k] for k in SHAPE}
+    return {k: m[k] for k in config.SHAPE}
 
 
 def _synthetic_key(cfg: DictConfig, m: DictConfig) -> dict:

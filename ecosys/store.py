@@ -128,8 +128,9 @@ class RunStore:
         path = root / "config.yaml"
         if not path.exists():
             return
-        stored = yaml.safe_load(path.read_text())
-        stored = {k: v for k, v in stored.items() if k not in config_mod.RUNTIME_KEYS}
+        # both as their departures from the schema's defaults: a key an older config.yaml
+        # lacks counts as its default
+        stored = config_mod.departures(yaml.safe_load(path.read_text()))
         current = config_mod.identity(cfg)
         if stored != current:
             diff = ", ".join(_diff(stored, current)[:3])
@@ -286,9 +287,16 @@ class RunStore:
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """The keys where two configs' departures from the defaults differ; a key one of them
+    lacks (`...` here) is at its default."""
+    a = {} if a is ... and isinstance(b, dict) else a
+    b = {} if b is ... and isinstance(a, dict) else b
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
-            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+            out += _diff(a.get(k, ...), b.get(k, ...), f"{prefix}{k}.")
         return out
-    return [] if a == b else [f"{prefix.rstrip('.')}: {a} → {b}"]
+    if a == b:
+        return []
+    a, b = ("default" if x is ... else x for x in (a, b))
+    return [f"{prefix.rstrip('.')}: {a} → {b}"]

@@ -1,0 +1,73 @@
+"""Config schema (dataclasses in Hydra's ConfigStore) and validation before compute.
+
+The schema types every key, so `train.epochs=abc`, `train.foo=1` or `model.dtype=int8`
+fails inside Hydra at composition; `validate` then checks the values against each other
+and names the key and the fix in one line. Nothing is written before both have passed.
+
+    schema  the dataclasses and enums; RUNTIME_KEYS and SHAPE derived from their metadata
+    checks  validate (a table of ranges, a function per group), check_context, check_budget
+    names   identity and config hash, condition labels, run name, shares, block size
+"""
+
+from ecosys.config.checks import ConfigError, check_budget, check_context, validate
+from ecosys.config.names import (
+    block_size,
+    condition,
+    config_hash,
+    data_quality_label,
+    departures,
+    diversity_label,
+    hill_shannon,
+    identity,
+    pool_file,
+    resolved,
+    run_name,
+    shares,
+)
+from ecosys.config.schema import (
+    RUNTIME_KEYS,
+    SHAPE,
+    Arch,
+    DataSource,
+    Dtype,
+    Engine,
+    MixedPrecision,
+    ModelSource,
+    Protocol,
+    Schedule,
+    Segments,
+    TrackingMode,
+    register,
+)
+
+__all__ = [
+    "RUNTIME_KEYS",
+    "SHAPE",
+    "Arch",
+    "ConfigError",
+    "DataSource",
+    "Dtype",
+    "Engine",
+    "MixedPrecision",
+    "ModelSource",
+    "Protocol",
+    "Schedule",
+    "Segments",
+    "TrackingMode",
+    "block_size",
+    "check_budget",
+    "check_context",
+    "condition",
+    "config_hash",
+    "data_quality_label",
+    "departures",
+    "diversity_label",
+    "hill_shannon",
+    "identity",
+    "pool_file",
+    "register",
+    "resolved",
+    "run_name",
+    "shares",
+    "validate",
+]

@@ -1,0 +1,345 @@
+"""Validation before compute: everything decidable from the config alone.
+
+Hydra has already rejected unknown keys, wrong types and values outside a closed set
+(the schema's enums). What is left: ranges, as rows of one table, and values checked
+against each other, one small function per group. Every failure is a ConfigError that
+names the key and the fix in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from ecosys.config.names import block_size, pool_file
+
+
+class ConfigError(ValueError):
+    """A bad config value: `key` names it, the message says what to do."""
+
+    def __init__(self, key: str, problem: str, fix: str):
+        self.key, self.problem, self.fix = key, problem, fix
+        super().__init__(f"{key}: {problem} — {fix}")
+
+
+Row = tuple[str, Callable[[Any], bool], str, str]  # key, predicate, problem, fix
+
+
+def _ge(n: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v >= n), f"must be ≥ {n}"
+
+
+def _gt(n: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v > n), f"must be > {n}"
+
+
+def _ge_or_null(n: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v is None or v >= n), f"must be ≥ {n} or null"
+
+
+RANGES: list[Row] = [
+    ("T", *_ge(1), "set T=10 (the paper) or any T ≥ 1"),
+    ("seed", *_ge(0), "use a non-negative seed"),
+    ("diversity.m", *_ge(1), "pick diversity=d1|d2|d4|d8|d16"),
+    (
+        "scale.fraction",
+        lambda v: 0 < v <= 1,
+        "must be in (0, 1]",
+        "use scale=primary (0.4) or scale=full (1.0)",
+    ),
+    *[
+        (f"scale.{k}", *_ge_or_null(1), "raise it")
+        for k in ("max_blocks", "max_valid_blocks", "max_test_blocks")
+    ],
+    (
+        "data_quality.real_fraction",
+        lambda v: 0 <= v <= 1,
+        "must be in [0, 1]",
+        "use data_quality=real10 (0.1) or a value in [0, 1]",
+    ),
+    ("train.epochs", *_ge(1), "set train.epochs=5"),
+    ("train.lr", *_gt(0), "set e.g. train.lr=1e-5"),
+    ("train.min_lr", *_ge(0), "set train.min_lr=0"),
+    ("train.batch_size", *_ge(1), "set train.batch_size=16"),
+    ("train.eval_batch_size", *_ge(1), "set train.eval_batch_size=64"),
+    ("generate.num_beams", *_ge(1), "set generate.num_beams=5"),
+    ("generate.batch_size", *_ge(1), "set generate.batch_size=32"),
+    ("generate.repetition_penalty", *_gt(0), "use 1.0 for no penalty"),
+    ("data.block_size", *_ge(2), "use 128 (the paper)"),
+    ("lenses.subsample", *_ge(2), "use lenses.subsample=64 (self-BLEU needs other rows)"),
+    *[
+        (f"measure.{k}", *_ge(2), "use the default")
+        for k in ("fresh_blocks", "model_samples", "js_blocks")
+    ],
+    ("measure.smoothing", lambda v: 0 < v < 1, "must be in (0, 1)", "use measure.smoothing=1e-4"),
+]
+
+SAMPLING: list[Row] = [  # where generate.do_sample
+    (
+        "generate.temperature",
+        *_gt(0),
+        "use data_quality=temp0.5|temp1|temp2, or beam search (data_quality=beam)",
+    ),
+    (
+        "generate.top_p",
+        lambda v: 0 < v <= 1,
+        "must be in (0, 1]",
+        "use generate.top_p=1.0 (the paper)",
+    ),
+    ("generate.top_k", *_ge(0), "use 50 (the paper)"),
+    (
+        "generate.num_beams",
+        lambda v: v == 1,
+        "must be 1 when sampling",
+        "sample with num_beams=1 or search with do_sample=false",
+    ),
+]
+
+SYNTHETIC_WORLD: list[Row] = [  # where data.source is synthetic
+    ("world.vocab_size", *_ge(2), "use 128"),
+    ("world.topics", *_ge(1), "use 4"),
+    *[(f"world.{k}", *_ge(1), "raise it") for k in ("train_blocks", "valid_blocks", "test_blocks")],
+]
+
+
+def _check(ok: bool, key: str, problem: str, fix: str) -> None:
+    if not ok:
+        raise ConfigError(key, problem, fix)
+
+
+def _rows(cfg: DictConfig) -> Iterator[Row]:
+    yield from RANGES
+    if cfg.generate.do_sample:
+        yield from SAMPLING
+    if cfg.data.source == "synthetic":
+        yield from SYNTHETIC_WORLD
+
+
+def validate(cfg: DictConfig) -> None:
+    """Static checks: everything decidable from the config alone, before any compute."""
+    for key, ok, problem, fix in _rows(cfg):
+        v = OmegaConf.select(cfg, key)
+        _check(ok(v), key, f"{problem}, got {v}", fix)
+    for check in (_diversity, _data_quality, _measure, _world, _corpora):
+        check(cfg)
+
+
+def _diversity(cfg: DictConfig) -> None:
+    d = cfg.diversity
+    if d.shares is None:
+        return
+    w = list(d.shares)
+    _check(
+        len(w) == d.m,
+        "diversity.shares",
+        f"has {len(w)} entries but diversity.m={d.m}",
+        f"set diversity.m={len(w)} or give {d.m} shares",
+    )
+    _check(
+        all(x > 0 for x in w),
+        "diversity.shares",
+        f"must all be > 0, got {w}",
+        "give every model a positive share",
+    )
+    _check(
+        abs(sum(w) - 1.0) < 1e-6,
+        "diversity.shares",
+        f"must sum to 1, sum is {sum(w):.6g}",
+        "normalise the shares so they sum to 1",
+    )
+
+
+def _data_quality(cfg: DictConfig) -> None:
+    dq = cfg.data_quality
+    _check(
+        not (dq.retrain_real and dq.real_fraction > 0),
+        "data_quality.real_fraction",
+        "has no meaning with data_quality.retrain_real (no pool is made)",
+        "use data_quality=retrain_real alone",
+    )
+
+
+def _measure(cfg: DictConfig) -> None:
+    ms = cfg.measure
+    _check(
+        ms.model_samples <= ms.fresh_blocks,
+        "measure.model_samples",
+        f"is {ms.model_samples}, but their first tokens come from {ms.fresh_blocks} fresh blocks",
+        "raise measure.fresh_blocks or lower measure.model_samples",
+    )
+
+
+def _world(cfg: DictConfig) -> None:
+    w = cfg.world
+    for dcfg in cfg.communities.values() or [cfg.data]:
+        bad = [k for k in dcfg.topics or [] if not 0 <= k < w.topics]
+        _check(
+            not bad,
+            "data.topics",
+            f"{bad} are not topics of a world with world.topics={w.topics}",
+            f"pick topics in 0 … {w.topics - 1}",
+        )
+    if cfg.data.source == "synthetic":
+        _check(
+            1 <= w.min_successors <= w.max_successors <= w.vocab_size,
+            "world.min_successors",
+            "need 1 ≤ min_successors ≤ max_successors ≤ vocab_size",
+            "use 4 and 32",
+        )
+        _check(0 <= w.zipf_min <= w.zipf_max, "world.zipf_min", "need 0 ≤ min ≤ max", "0.7/1.5")
+
+
+def _corpora(cfg: DictConfig) -> None:
+    """Every (model, corpus) pair of the run's families and communities."""
+    corpora = cfg.communities.values() or [cfg.data]
+    for mcfg in cfg.families.values() or [cfg.model]:
+        for dcfg in corpora:
+            _model(mcfg, dcfg)
+    for dcfg in corpora:
+        _data(dcfg)
+        _check(
+            dcfg.block_size == block_size(cfg),
+            "communities",
+            f"has block_size {dcfg.block_size}, another {block_size(cfg)}",
+            "give all communities one block_size",
+        )
+
+
+def _exists(path: str | None, key: str, what: str, fix: str, directory: bool = False) -> None:
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    _check(p.is_dir() if directory else p.exists(), key, f"{path} is not {what}", fix)
+
+
+def _model(m: DictConfig, data: DictConfig) -> None:
+    _exists(
+        m.path,
+        "model.path",
+        "a directory",
+        "point model.path at a save_pretrained (or llama2.c) directory, or drop it",
+        directory=True,
+    )
+    if m.source == "pretrained":
+        _check(
+            m.path is not None or m.hub_id is not None,
+            "model.path",
+            "a pretrained model needs model.path or model.hub_id",
+            "set model.path=/dir/of/save_pretrained",
+        )
+    if m.source == "llama2c":
+        _check(
+            m.path is not None,
+            "model.path",
+            "llama2c needs the checkpoint's directory",
+            "set model.path",
+        )
+    if m.source == "random":
+        _check(
+            m.tokenizer is not None,
+            "model.tokenizer",
+            "a randomly initialised model needs a tokenizer for its vocabulary",
+            "set model.tokenizer=/dir/with/vocab.json+merges.txt (or a hub id)",
+        )
+    if m.tokenizer is not None and m.tokenizer.startswith(("/", ".", "~")):  # a path, not a hub id
+        _exists(
+            m.tokenizer, "model.tokenizer", "a directory", "point it at a tokenizer directory", True
+        )
+    if m.source in ("random", "synthetic"):
+        _check(
+            m.n_embd % m.n_head == 0,
+            "model.n_head",
+            f"n_embd={m.n_embd} is not divisible by n_head={m.n_head}",
+            "pick n_head dividing n_embd",
+        )
+    if m.source == "synthetic":
+        _check(
+            data.source in ("synthetic", "pool"),
+            "data",
+            "the synthetic model only speaks the synthetic world's language",
+            "use data=synthetic with model=tiny",
+        )
+        _check(m.pretrain.steps >= 1, "model.pretrain.steps", "must be ≥ 1", "set e.g. 600")
+    else:
+        _check(
+            data.source != "synthetic",
+            "data",
+            f"model={m.name} reads text, but data=synthetic is token ids of the synthetic world",
+            "use data=files (local text) or data=wikitext2 with a real model",
+        )
+
+
+def _data(d: DictConfig) -> None:
+    if d.source == "files":
+        for split in ("train", "valid", "test"):
+            _check(
+                d[split] is not None,
+                f"data.{split}",
+                "data=files needs a train, a valid and a test file",
+                f"set data.{split}=/path/to/{split}.txt",
+            )
+            _exists(d[split], f"data.{split}", "a file", f"point data.{split} at a local text file")
+    if d.source == "hub":
+        _check(
+            d.hub_id is not None, "data.hub_id", "data from the hub needs an id", "set data.hub_id"
+        )
+    _check(d.group_batch >= 1, "data.group_batch", "must be ≥ 1", "use 1000 (run_clm)")
+    if d.topics is not None:
+        _check(
+            d.source == "synthetic" and len(d.topics) > 0,
+            "data.topics",
+            f"selects topics of the synthetic world, got {list(d.topics)} with data={d.name}",
+            "drop data.topics, or use it with data=synthetic",
+        )
+    if d.source == "pool":
+        _pool(d)
+
+
+def _pool(d: DictConfig) -> None:
+    _check(
+        d.run is not None,
+        "data.run",
+        "data=pool needs the run whose generated pool becomes the corpus",
+        "set data.run=runs/<sweep>/<run dir> (a finished run)",
+    )
+    pool = pool_file(d)
+    _check(
+        pool.exists(),
+        "data.pool_t",
+        f"{pool} does not exist (a run with T iterations has pools t = 0 … T-2, "
+        "and only runs whose members share one tokenizer keep token pools)",
+        "pick data.pool_t of a pool that run wrote",
+    )
+    width = np.load(pool, mmap_mode="r").shape[1]
+    _check(
+        width == d.block_size,
+        "data.block_size",
+        f"is {d.block_size}, but the pool's blocks have {width} tokens",
+        f"set data.block_size={width}",
+    )
+
+
+def check_context(block_size: int, context: int, key: str = "data.block_size") -> None:
+    """A prompt block and its continuation must both fit in the model's context."""
+    _check(
+        2 * block_size <= context,
+        key,
+        f"{block_size} needs a context of 2×{block_size}={2 * block_size} (prompt + "
+        f"continuation); the model has {context}",
+        f"use {key} ≤ {context // 2}",
+    )
+
+
+def check_budget(smallest: int, n_blocks: int, n_models: int) -> None:
+    """Every model must get at least one block of the N-block sample."""
+    _check(
+        smallest >= 1,
+        "diversity.m",
+        f"the sample has N={n_blocks} blocks, too few for {n_models} models "
+        f"(the smallest share gets {smallest})",
+        "lower diversity.m, or raise scale.fraction / scale.max_blocks",
+    )
