@@ -19,7 +19,7 @@ import torch
 from accelerate import Accelerator
 
 from ecosys import corpus, exact, layout, lenses, models, seeds
-from ecosys.config import Config
+from ecosys.config.schema import Config
 from ecosys.layout import Unit
 from ecosys.members import Member, Roster
 from ecosys.ranks import Ranks

@@ -16,10 +16,10 @@ import time
 import numpy as np
 import torch
 from accelerate import Accelerator
-from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from ecosys import decode, models
+from ecosys.config.schema import GenerateConfig
 from ecosys.ranks import Ranks, over_batches
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def continue_blocks(
     model: torch.nn.Module,
     prompts: np.ndarray,
-    gcfg: DictConfig,
+    gcfg: GenerateConfig,
     seed: int,
     accelerator: Accelerator,
     desc: str | None = None,

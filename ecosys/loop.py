@@ -30,6 +30,7 @@ import transformers
 from omegaconf import DictConfig, OmegaConf
 
 from ecosys import base, config, layout, members, preemption, ranks, summary
+from ecosys.config.schema import Config
 from ecosys.context import Context, ModelCache, Result, references
 from ecosys.layout import Unit
 from ecosys.phases import PHASES, TRAIN, Phase
@@ -224,7 +225,7 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
         members.describe(roster, info, ranks.Ranks(accelerator, len(roster.members)))
         for mcfg in {id(mem.model): mem.model for mem in roster.members}.values():
             base.ensure(cfg, mcfg, accelerator)  # one process builds it, the others wait
-        spec: config.Config = OmegaConf.to_object(cfg)  # typed from here on
+        spec: Config = OmegaConf.to_object(cfg)  # typed from here on
         ctx = Context(
             spec,
             roster,
