@@ -8,6 +8,7 @@ reader are spelled. Pure Python (no torch), so the analysis can import it.
     gen/tTT.mMM.npy                  model m's continuations at t
     pools/tTT.npy                    the shuffled pool at t (one token space), or
     pools/tTT.mMM.npy, pools/tTT.texts.npy   each model's re-tokenized share, and the text
+    cross/tTT.npy                    M×M: perplexity of model i on model j's continuations at t
     ckpt/mMM.tTT.safetensors         model m's weights after t (the latest kept)
     tracking/                        the W&B mirror
 """
@@ -89,6 +90,16 @@ def pool(t: int, m: int | None = None) -> str:
 
 def pool_texts(t: int) -> str:
     return f"pools/t{t:02d}.texts"
+
+
+def cross(t: int) -> str:
+    """The M×M cross-model perplexity matrix at t (row i scores column j's continuations)."""
+    return f"cross/t{t:02d}"
+
+
+def cross_glob() -> str:
+    """Every cross-model matrix file of a run."""
+    return "cross/t*.npy"
 
 
 def checkpoint(m: int, t: int) -> str:
