@@ -167,6 +167,21 @@ def distributions(blocks: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "distributions")
 
 
+def _grid(table: pd.DataFrame, n: int, width: float, height: float):
+    """A row of n panels per condition of `table`: the figure and, per row, (its axes,
+    the condition, the condition's rows, D → colour)."""
+    conds = list(table.groupby(CONDITION).groups)
+    fig, axes = plt.subplots(len(conds), n, figsize=(width * n, height * len(conds)), squeeze=False)
+    grid = []
+    for row, cond in zip(axes, conds, strict=True):
+        g = table.set_index(CONDITION).loc[[cond]].reset_index()
+        ds = sorted(g["D"].unique())
+        grid.append(
+            (row, cond, g, dict(zip(ds, sns.color_palette("viridis", len(ds)), strict=True)))
+        )
+    return fig, grid
+
+
 EXACT_PANELS = [  # (column of edq.per_t, y label)
     ("kl_rate", "KL(p_data ‖ p_θ) per token (nats)"),
     ("pool_w2", "W2(pool, p_data) on g = log p_data / L"),
@@ -178,13 +193,8 @@ EXACT_PANELS = [  # (column of edq.per_t, y label)
 def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
     """One row per condition: the exact measurements against t (a line per D), and a
     scatter of δ_EDQ against the perplexity change from t − 1 to t."""
-    conds = list(table.groupby(CONDITION).groups)
-    n = len(EXACT_PANELS) + 1
-    fig, axes = plt.subplots(len(conds), n, figsize=(4.2 * n, 3.4 * len(conds)), squeeze=False)
-    for row, cond in zip(axes, conds, strict=True):
-        g = table.set_index(CONDITION).loc[[cond]].reset_index()
-        ds = sorted(g["D"].unique())
-        palette = dict(zip(ds, sns.color_palette("viridis", len(ds)), strict=True))
+    fig, grid = _grid(table, len(EXACT_PANELS) + 1, 4.2, 3.4)
+    for row, cond, g, palette in grid:
         for ax, (col, ylabel) in zip(row, EXACT_PANELS, strict=False):
             for d, x in g.groupby("D"):
                 if col in x and x[col].notna().any():
@@ -233,15 +243,10 @@ def lenses(
     """One row per condition: a panel per lens (lenses.series; titles: key → panel title)
     with a line per D, then the cross-model matrices (lenses.cross_matrices) where the
     runs kept them. tail_share's t = −1 is the real data's: a dashed line, not a point."""
-    conds = list(table.groupby(CONDITION).groups)
     keys = [k for k in titles if k in set(table["lens"])]
     n_cross = max((len(c) for c in cross.values()), default=0)
-    n = len(keys) + n_cross
-    fig, axes = plt.subplots(len(conds), n, figsize=(3.4 * n, 3.0 * len(conds)), squeeze=False)
-    for row, cond in zip(axes, conds, strict=True):
-        g = table.set_index(CONDITION).loc[[cond]].reset_index()
-        ds = sorted(g["D"].unique())
-        palette = dict(zip(ds, sns.color_palette("viridis", len(ds)), strict=True))
+    fig, grid = _grid(table, len(keys) + n_cross, 3.4, 3.0)
+    for row, cond, g, palette in grid:
         for ax, key in zip(row, keys, strict=False):
             x = g[g["lens"] == key]
             real = x[x["t"] < 0] if key == REAL else x.iloc[:0]
@@ -267,7 +272,7 @@ def lenses(
             ax.set(
                 xlabel="continuations of model j",
                 ylabel="scored by model i",
-                title=f"cross ppl, D = {d_label(max(ds))}, seed {seed}, t = {t}",
+                title=f"cross ppl, D = {d_label(max(palette))}, seed {seed}, t = {t}",
             )
         for ax in row[len(keys) + len(mats) :]:
             ax.axis("off")

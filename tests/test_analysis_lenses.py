@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_analysis import make_run
 
-from analysis import lenses, load, stats
+from analysis import lenses, load, stats, wandb_source
 from analysis.__main__ import main as analysis_main
 
 T = 4  # generation lenses exist at t = 0, 1, 2: their T reaches 3
@@ -156,3 +156,24 @@ def test_cross_matrices_first_and_last_t_at_the_largest_d(one_seed):
     assert [(s, t, m.shape) for s, t, m in mats] == [(0, 0, (4, 4)), (0, 2, (4, 4))]
     assert mats[1][2][0, 0] == 8.0
     assert lenses.cross_matrices(runs.assign(path="")) == {}  # W&B: no run dirs
+
+
+def test_a_wandb_sweep_reads_its_lenses_per_model():
+    """W&B logs each model's lens as <lens>/m{m}: read back per model, no cross matrices."""
+    records = []
+    for D, distinct in [(1, 0.9), (2, 0.5)]:
+        config = {"run": f"d{D}", "D": D, "M": D, "seed": 0, "T": 2}
+        config |= {"model": "tiny", "data": "synthetic", "scale": "tiny", "data_quality": "beam"}
+        history = [
+            {"t": t, "ppl/std": 1.0, **{f"ppl/m{m}": 10.0 for m in range(D)}}
+            | {f"lens/distinct_1/m{m}": distinct + 0.01 * m for m in range(D)}
+            | {"lens/distinct_1": distinct}
+            for t in range(2)
+        ]
+        records.append((config, history))
+    s = wandb_source.from_records(records)
+    opt = stats.optimum(stats.aggregated(stats.ecosystem(s)))
+    res = lenses.analyse(s.rows, opt, reps=50)
+    assert set(lenses.values(s.rows, lenses.LENSES[0])["m"]) == {0, 1}
+    assert res.opt.set_index("T")["D_opt"].to_dict() == {1: 1.0, 2: 1.0}
+    assert lenses.cross_matrices(s.runs) == {}
