@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import bootstrap, edq, figures, load, report, stats, wandb_source
+from analysis import bootstrap, edq, figures, lenses, load, report, stats, wandb_source
 from analysis.sweep import CONDITION, Sweep
 
 
@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                 f" [{r['w2_lo']:.2f}, {r['w2_hi']:.2f}] of {r['n']}"
                 f" (KL analogue {r['kl_rate']:.2f})"
             )
+    lens = lenses.analyse(sweep.rows, opt, reps=args.reps, seed=args.seed)
+    if lens.lenses:
+        _print_lenses(lens)
     print(f"\n{len(sweep.runs)} runs read from {source}")
 
     if not args.no_report:
@@ -121,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             figures.exact(table, edq.changes(sweep.rows), out)
             names.append("exact")
             extra += report.exact_section(table, agree, edq.pearson(sweep.rows))
+        if lens.lenses:
+            cross = lenses.cross_matrices(sweep.runs) if sweep.blocks is not None else {}
+            titles = {x.key: x.title for x in lens.lenses}
+            figures.lenses(lenses.series(sweep.rows, lens.lenses), titles, cross, out)
+            names.append("lenses")
+            extra += report.lens_section(lens, args.reps)
         path = report.write(out, source, notes, args.reps, tables, names, extra)
         print(f"report: {path} (figures beside it, PNG and PDF)")
     return 0
@@ -136,6 +145,11 @@ def _select(frame: pd.DataFrame, cond: tuple) -> pd.DataFrame:
 def _print(cond, runs: pd.DataFrame, t: dict) -> None:
     seeds = ", ".join(str(s) for s in sorted(runs["seed"].unique()))
     print(f"\n=== {figures.label(cond)}  ({len(runs)} runs, seeds {seeds}) ===")
+    if runs["seed"].nunique() == 1:
+        print(
+            f"one seed: every interval and probability below is {report.GIVEN};"
+            f" run {report.more_seeds(runs['seed'])} (--multirun) to include run-to-run variation"
+        )
     if t["world"]:
         print(
             f"synthetic world: exp(H) = {t['world'][0]:.2f},"
@@ -152,6 +166,22 @@ def _print(cond, runs: pd.DataFrame, t: dict) -> None:
         "Eq. 6 (D_opt never decreases with T): "
         + ("holds" if not bad else f"violated at T = {bad}")
     )
+
+
+def _print_lenses(res: lenses.Lenses) -> None:
+    """Per condition and lens: D_opt at the lens's largest T against perplexity's."""
+    titles = {x.key: x.title for x in res.lenses}
+    for cond, g in res.opt.groupby(CONDITION) if len(res.opt) else []:
+        given = f", {report.GIVEN}" if res.seeds.get(cond) == 1 else ""
+        print(f"\nWhat collapses, {figures.label(cond)}: D_opt under each lens (P{given})")
+        for key, x in g.groupby("lens", sort=False):
+            r = x.sort_values("T").iloc[-1]
+            ppl = "—" if r["ppl_D_opt"] != r["ppl_D_opt"] else figures.d_label(r["ppl_D_opt"])
+            print(
+                f"  {titles[key]:24s} T={int(r['T'])}: D={figures.d_label(r['D_opt'])}"
+                f" ({r['p']:.2f}); perplexity's {ppl}"
+                + ("" if r["agrees"] is None else "  agrees" if r["agrees"] else "  DIFFERS")
+            )
 
 
 def _table(frame: pd.DataFrame) -> str:

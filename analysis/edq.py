@@ -52,8 +52,8 @@ def _models(rows: pd.DataFrame) -> pd.DataFrame:
 def changes(rows: pd.DataFrame) -> pd.DataFrame:
     """Model rows at t ≥ 0 with Δppl = μ_{m,t} − μ_{m,t−1} (t = 0: against the base) and
     Δ log ppl = log μ_{m,t} − log μ_{m,t−1}."""
-    models = _models(rows).sort_values(["run", "model", "t"])
-    who = [models["run"], models["model"]]
+    models = _models(rows).sort_values(["run", "m", "t"])
+    who = [models["run"], models["m"]]
     models = models.assign(
         d_ppl=models["ppl/mean"].groupby(who).diff(),
         d_log_ppl=np.log(models["ppl/mean"]).groupby(who).diff(),

@@ -7,6 +7,8 @@
     exact           the synthetic world's exact measurements per t and D, and δ_EDQ
                     against the perplexity change it should predict        (beyond the paper)
     protocols       D_opt(T) under the paper's fixed epochs and under equal steps, side by side
+    lenses          every collapse lens against t per D, and the cross-model perplexity
+                    matrix at the first and last t for the largest D (run dirs only)
 
 A sweep over several conditions (scale, data quality, a swept key, …) gets one panel per condition.
 """
@@ -24,6 +26,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from analysis.lenses import REAL
 from analysis.sweep import CONDITION, name
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
@@ -164,6 +167,21 @@ def distributions(blocks: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "distributions")
 
 
+def _grid(table: pd.DataFrame, n: int, width: float, height: float):
+    """A row of n panels per condition of `table`: the figure and, per row, (its axes,
+    the condition, the condition's rows, D → colour)."""
+    conds = list(table.groupby(CONDITION).groups)
+    fig, axes = plt.subplots(len(conds), n, figsize=(width * n, height * len(conds)), squeeze=False)
+    grid = []
+    for row, cond in zip(axes, conds, strict=True):
+        g = table.set_index(CONDITION).loc[[cond]].reset_index()
+        ds = sorted(g["D"].unique())
+        grid.append(
+            (row, cond, g, dict(zip(ds, sns.color_palette("viridis", len(ds)), strict=True)))
+        )
+    return fig, grid
+
+
 EXACT_PANELS = [  # (column of edq.per_t, y label)
     ("kl_rate", "KL(p_data ‖ p_θ) per token (nats)"),
     ("pool_w2", "W2(pool, p_data) on g = log p_data / L"),
@@ -175,13 +193,8 @@ EXACT_PANELS = [  # (column of edq.per_t, y label)
 def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
     """One row per condition: the exact measurements against t (a line per D), and a
     scatter of δ_EDQ against the perplexity change from t − 1 to t."""
-    conds = list(table.groupby(CONDITION).groups)
-    n = len(EXACT_PANELS) + 1
-    fig, axes = plt.subplots(len(conds), n, figsize=(4.2 * n, 3.4 * len(conds)), squeeze=False)
-    for row, cond in zip(axes, conds, strict=True):
-        g = table.set_index(CONDITION).loc[[cond]].reset_index()
-        ds = sorted(g["D"].unique())
-        palette = dict(zip(ds, sns.color_palette("viridis", len(ds)), strict=True))
+    fig, grid = _grid(table, len(EXACT_PANELS) + 1, 4.2, 3.4)
+    for row, cond, g, palette in grid:
         for ax, (col, ylabel) in zip(row, EXACT_PANELS, strict=False):
             for d, x in g.groupby("D"):
                 if col in x and x[col].notna().any():
@@ -219,3 +232,50 @@ def protocols(groups: list[tuple[tuple, pd.DataFrame]], out: Path) -> list[Path]
         ax.set(xlabel="T (iterations aggregated)", ylabel="D_opt(T)", title=label(key))
         ax.legend(title="protocol", fontsize=8)
     return _save(fig, out, "protocols")
+
+
+def lenses(
+    table: pd.DataFrame,
+    titles: dict[str, str],
+    cross: dict[tuple, list[tuple[int, int, np.ndarray]]],
+    out: Path,
+) -> list[Path]:
+    """One row per condition: a panel per lens (lenses.series; titles: key → panel title)
+    with a line per D, then the cross-model matrices (lenses.cross_matrices) where the
+    runs kept them. tail_share's t = −1 is the real data's: a dashed line, not a point."""
+    keys = [k for k in titles if k in set(table["lens"])]
+    n_cross = max((len(c) for c in cross.values()), default=0)
+    fig, grid = _grid(table, len(keys) + n_cross, 3.4, 3.0)
+    for row, cond, g, palette in grid:
+        for ax, key in zip(row, keys, strict=False):
+            x = g[g["lens"] == key]
+            real = x[x["t"] < 0] if key == REAL else x.iloc[:0]
+            if len(real):
+                ax.axhline(real["value"].mean(), color="grey", ls="--", lw=1, label="real data")
+                ax.legend(fontsize=7)
+                x = x[x["t"] >= 0]
+            for d, y in x.groupby("D"):
+                ax.plot(y["t"], y["value"], "o-", ms=3, color=palette[d], label=f"D = {d_label(d)}")
+            ax.set(xlabel="iteration t", title=titles[key])
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        row[0].set_ylabel(label(cond), fontsize=8)
+        row[0].legend(fontsize=7)
+        mats = cross.get(cond, [])
+        scale = {  # one colour scale, so that first and last t compare
+            "vmin": min((m.min() for _, _, m in mats), default=None),
+            "vmax": max((m.max() for _, _, m in mats), default=None),
+        }
+        for ax, (seed, t, matrix) in zip(row[len(keys) :], mats, strict=False):
+            sns.heatmap(
+                matrix, ax=ax, cmap="magma_r", square=True, cbar_kws={"shrink": 0.8}, **scale
+            )
+            ax.set(
+                xlabel="continuations of model j",
+                ylabel="scored by model i",
+                title=f"cross ppl, D = {d_label(max(palette))}, seed {seed}, t = {t}",
+            )
+        for ax in row[len(keys) + len(mats) :]:
+            ax.axis("off")
+    fig.suptitle("What collapses: each lens against t, by D", y=1.01)
+    fig.tight_layout()
+    return _save(fig, out, "lenses")

@@ -111,10 +111,11 @@ def read(*roots: str | Path) -> Sweep:
 
 
 def rows_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every metrics row of every run, with the run's condition, D and seed."""
+    """Every metrics row of every run, with the run's condition, D and seed; a model row's
+    index is `m` (its `model` would clash with the condition's model label)."""
     frames = []
     for _, r in runs.iterrows():
-        rows = pd.DataFrame(read_metrics(Path(r["path"])))
+        rows = pd.DataFrame(read_metrics(Path(r["path"]))).rename(columns={"model": "m"})
         if len(rows):
             frames.append(rows.assign(**{k: r[k] for k in RUN}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

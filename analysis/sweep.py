@@ -5,8 +5,8 @@
     std     (run, t) → the combined std over all models' per-block perplexities
     blocks  (run, m, t, block) → perplexity, where the source keeps blocks (run dirs;
             W&B keeps only their histograms, so its sweeps have blocks = None)
-    rows    every metrics row (scope model / ecosystem) with its run's condition: the
-            training record and the synthetic world's exact measurements (exact/…)
+    rows    every metrics row (scope model, with its index m / ecosystem) with its run's
+            condition: the training record and the synthetic world's exact measurements
 
 Every table carries the run's condition, D and seed. The condition is the labels a run
 records (model, data, scale, data_quality, protocol) plus its `variant`: the config

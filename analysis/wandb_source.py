@@ -48,7 +48,7 @@ def from_records(records: Iterable[Record]) -> Sweep:
             table.append({**h, **key, "scope": "ecosystem"})
             for m in range(row["M"]):  # each model's metrics were logged as <metric>/m{m}
                 own = {k.removesuffix(f"/m{m}"): v for k, v in h.items() if k.endswith(f"/m{m}")}
-                table.append({**own, **key, "scope": "model", "t": t, "model": m})
+                table.append({**own, **key, "scope": "model", "t": t, "m": m})
                 table[-1]["ppl/mean"] = float(h[f"ppl/m{m}"])
             std.append({**key, "t": t, "std": float(h["ppl/std"])})
             means += [

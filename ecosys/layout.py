@@ -6,9 +6,9 @@ reader are spelled. Pure Python (no torch), so the analysis can import it.
     ppl/base.mMM.npy  ppl/tTT.mMM.npy      per-block test perplexities (t = -1: base)
     ppl_train/…                      the same on each model's own real training blocks
     gen/tTT.mMM.npy                  model m's continuations at t
-    cross/tTT.npy                    model i's perplexity on model j's continuations at t
     pools/tTT.npy                    the shuffled pool at t (one token space), or
     pools/tTT.mMM.npy, pools/tTT.texts.npy   each model's re-tokenized share, and the text
+    cross/tTT.npy                    M×M: perplexity of model i on model j's continuations at t
     ckpt/mMM.tTT.safetensors         model m's weights after t (the latest kept)
     tracking/                        the W&B mirror
 """
@@ -93,8 +93,13 @@ def pool_texts(t: int) -> str:
 
 
 def cross(t: int) -> str:
-    """The M × M matrix of every model's perplexity on every model's continuations at t."""
+    """The M×M cross-model perplexity matrix at t (row i scores column j's continuations)."""
     return f"cross/t{t:02d}"
+
+
+def cross_glob() -> str:
+    """Every cross-model matrix file of a run."""
+    return "cross/t*.npy"
 
 
 def checkpoint(m: int, t: int) -> str:

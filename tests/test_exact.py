@@ -114,7 +114,7 @@ def test_wilson_interval_and_edq_agreement():
         {
             "scope": "model",
             "run": "r",
-            "model": 0,
+            "m": 0,
             "t": [-1, 0, 1, 2],
             "ppl/mean": [20.0, 15.0, 18.0, 17.0],  # falls, rises, falls
             "exact/kl_rate": 1.0,
