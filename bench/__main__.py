@@ -110,9 +110,21 @@ def main(argv: list[str] | None = None) -> int:
     if "iteration" in groups:
 
         def phases(a: dict, b: dict) -> dict[str, str]:
-            return {k: f"{a[k]:.1f} vs {b[k]:.1f}" for k in b if k != "iteration"}
+            keys = dict.fromkeys([*b, *a])
+            return {k: f"{a.get(k, 0):.1f} vs {b.get(k, 0):.1f}" for k in keys if k != "iteration"}
 
         with tempfile.TemporaryDirectory() as tmp:
+            for diversity in ("d4", "d16"):  # what the lenses cost (goal: ≤ 10%)
+                on = iteration_seconds(Path(tmp), diversity, False, lenses=True)
+                off = iteration_seconds(Path(tmp), diversity, False)
+                table.add(
+                    f"iteration tiny {diversity} lenses on vs off",
+                    on["iteration"],
+                    off["iteration"],
+                    "s",
+                    goal="ratio >= 1/1.1 = 0.91",
+                    **phases(on, off),
+                )
             for fast in (False, True) if compile else (False,):
                 one = iteration_seconds(Path(tmp), "d1", fast)
                 sixteen = iteration_seconds(Path(tmp), "d16", fast)

@@ -225,16 +225,19 @@ def bench_evaluate(
 # -- one ecosystem iteration -----------------------------------------------------------
 
 
-def iteration_seconds(out: Path, diversity: str, compile: bool, ranks: int = 1) -> dict[str, float]:
+def iteration_seconds(
+    out: Path, diversity: str, compile: bool, ranks: int = 1, lenses: bool = False
+) -> dict[str, float]:
     """Wall seconds of iteration t = 1 (train, evaluate, generate, pool) of a demo-size
     run, in all and per phase, as the run itself records them: t = 1, not 0, so that
     runtime.compile's compiling is behind it; without the synthetic world's exact
-    measurements, which are not part of the paper's iteration. `ranks` = 2: the run as
+    measurements and (unless `lenses`) the lenses, neither of which is part of the
+    paper's iteration. `ranks` = 2: the run as
     `accelerate launch` starts it on two CPU processes of one thread each
     (launchers/accelerate/cpu-2proc.yaml), each rank training its own models."""
     from ecosys.layout import read_metrics
 
-    name = f"{diversity}-r{ranks}-c{int(compile)}"
+    name = f"{diversity}-r{ranks}-c{int(compile)}-l{int(lenses)}"
     overrides = [
         f"diversity={diversity}",
         "T=3",
@@ -242,6 +245,7 @@ def iteration_seconds(out: Path, diversity: str, compile: bool, ranks: int = 1) 
         "runtime.progress=false",
         f"runtime.compile={str(compile).lower()}",
         "measure.exact=false",
+        f"lenses.enabled={str(lenses).lower()}",
         f"out_dir={out}",
         f"run_name={name}",
     ]
