@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 DEMO   ?= runs/demo
+SEEDS  ?= 1
 
 EXP    ?= primary
 
@@ -18,8 +19,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-demo: setup  ## the paper's primary grid on the synthetic world (D = 1, 2, 4, 16; T = 10)
-	$(BIN)/python -m ecosys experiment=primary model=tiny data=synthetic scale=tiny out_dir=$(DEMO)
+demo: setup  ## the paper's primary grid on the synthetic world (D = 1, 2, 4, 16; T = 10); SEEDS=3: seeds 0-2
+	$(BIN)/python -m ecosys experiment=primary model=tiny data=synthetic scale=tiny out_dir=$(DEMO) \
+		seed=$(shell seq -s, 0 $$(($(SEEDS) - 1)))
 	$(BIN)/python -m analysis $(DEMO)
 
 analysis: setup  ## tables of the demo's runs (or: make analysis DEMO=path/to/sweep)
