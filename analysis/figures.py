@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
 from analysis.lenses import REAL
@@ -239,43 +240,59 @@ def lenses(
     titles: dict[str, str],
     cross: dict[tuple, list[tuple[int, int, np.ndarray]]],
     out: Path,
+    cols: int = 6,
 ) -> list[Path]:
-    """One row per condition: a panel per lens (lenses.series; titles: key → panel title)
-    with a line per D, then the cross-model matrices (lenses.cross_matrices) where the
-    runs kept them. tail_share's t = −1 is the real data's: a dashed line, not a point."""
+    """Per condition, a block of rows of `cols` panels: one per lens (lenses.series;
+    titles: key → panel title) with a line per D, then the cross-model matrices
+    (lenses.cross_matrices, on one log colour scale) where the runs kept them.
+    tail_share's t = −1 is the real data's: a dashed line, not a point."""
     keys = [k for k in titles if k in set(table["lens"])]
     n_cross = max((len(c) for c in cross.values()), default=0)
-    fig, grid = _grid(table, len(keys) + n_cross, 3.4, 3.0)
-    for row, cond, g, palette in grid:
-        for ax, key in zip(row, keys, strict=False):
+    per_cond = -(-(len(keys) + n_cross) // cols)  # rows of panels per condition
+    conds = list(table.groupby(CONDITION).groups)
+    fig, axes = plt.subplots(
+        len(conds) * per_cond,
+        cols,
+        figsize=(3.2 * cols, 2.9 * per_cond * len(conds)),
+        squeeze=False,
+    )
+    for c, cond in enumerate(conds):
+        block = axes[c * per_cond : (c + 1) * per_cond].ravel()
+        g = table.set_index(CONDITION).loc[[cond]].reset_index()
+        ds = sorted(g["D"].unique())
+        palette = dict(zip(ds, sns.color_palette("viridis", len(ds)), strict=True))
+        for ax, key in zip(block, keys, strict=False):
             x = g[g["lens"] == key]
             real = x[x["t"] < 0] if key == REAL else x.iloc[:0]
             if len(real):
                 ax.axhline(real["value"].mean(), color="grey", ls="--", lw=1, label="real data")
-                ax.legend(fontsize=7)
                 x = x[x["t"] >= 0]
             for d, y in x.groupby("D"):
                 ax.plot(y["t"], y["value"], "o-", ms=3, color=palette[d], label=f"D = {d_label(d)}")
             ax.set(xlabel="iteration t", title=titles[key])
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        row[0].set_ylabel(label(cond), fontsize=8)
-        row[0].legend(fontsize=7)
+            if key.startswith("ppl/"):  # perplexities grow by orders of magnitude
+                ax.set_yscale("log")
+        block[0].legend(fontsize=7)
+        if len(conds) > 1:
+            block[0].set_ylabel(label(cond), fontsize=8)
         mats = cross.get(cond, [])
-        scale = {  # one colour scale, so that first and last t compare
-            "vmin": min((m.min() for _, _, m in mats), default=None),
-            "vmax": max((m.max() for _, _, m in mats), default=None),
-        }
-        for ax, (seed, t, matrix) in zip(row[len(keys) :], mats, strict=False):
+        norm = None
+        if mats:  # one colour scale, so that first and last t compare
+            low = min(m[m > 0].min() for _, _, m in mats)
+            norm = LogNorm(vmin=low, vmax=max(m.max() for _, _, m in mats))
+        for ax, (seed, t, matrix) in zip(block[len(keys) :], mats, strict=False):
             sns.heatmap(
-                matrix, ax=ax, cmap="magma_r", square=True, cbar_kws={"shrink": 0.8}, **scale
+                matrix, ax=ax, cmap="magma_r", square=True, norm=norm, cbar_kws={"shrink": 0.8}
             )
             ax.set(
                 xlabel="continuations of model j",
                 ylabel="scored by model i",
                 title=f"cross ppl, D = {d_label(max(palette))}, seed {seed}, t = {t}",
             )
-        for ax in row[len(keys) + len(mats) :]:
+        for ax in block[len(keys) + len(mats) :]:
             ax.axis("off")
-    fig.suptitle("What collapses: each lens against t, by D", y=1.01)
+    title = "What collapses: each lens against t, by D"
+    fig.suptitle(title if len(conds) > 1 else f"{title} — {label(conds[0])}")
     fig.tight_layout()
     return _save(fig, out, "lenses")
