@@ -124,13 +124,30 @@ class Context:
         return t < self.cfg.T - 1 and not self.cfg.data_quality.retrain_real
 
     def training_set(self, t: int, m: int) -> np.ndarray:
-        """Member m's training blocks at t: its generation set, then its pool share."""
+        """Member m's training blocks at t: its real generation set at t = 0, then by
+        regime its share of the last pool (replace, the paper), its real set and its
+        shares of every pool so far (accumulate), or n_m blocks drawn uniformly without
+        replacement from those (accumulate_subsample). Read from the committed pools,
+        never copied: the run store stays O(N·T)."""
+        real = self.members[m].prompts
+        regime = self.cfg.regime
         if t == 0 or self.cfg.data_quality.retrain_real:
-            return self.members[m].prompts
+            return real
+        if regime.name == "replace":
+            return self._share(t - 1, m)
+        kept = [real] if regime.keep_real else []
+        blocks = np.concatenate([*kept, *(self._share(s, m) for s in range(t))])
+        if regime.name == "accumulate_subsample":
+            rng = seeds.rng(self.cfg.seed, "regime", t, m)
+            blocks = blocks[np.sort(rng.choice(len(blocks), size=len(real), replace=False))]
+        return blocks
+
+    def _share(self, t: int, m: int) -> np.ndarray:
+        """Member m's share of the pool made at t."""
         if self.roster.shared_tokens:
             sizes = [mem.n for mem in self.members]
-            return self.store.array(layout.pool(t - 1))[corpus.slices(sizes)[m]]
-        return self.store.array(layout.pool(t - 1, m))
+            return self.store.array(layout.pool(t))[corpus.slices(sizes)[m]]
+        return self.store.array(layout.pool(t, m))
 
     def crosses(self) -> bool:
         """Is the cross-model matrix measured? With lenses, several models that read

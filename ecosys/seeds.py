@@ -15,6 +15,7 @@ _PHASES = (
     "fresh",
     "measure",
     "lens",
+    "regime",
 )
 
 

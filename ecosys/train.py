@@ -77,6 +77,14 @@ def batch_order(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch
         yield from order.split(batch_size)
 
 
+def blocks_seen(n: int, batch_size: int, steps: int) -> int:
+    """Blocks `steps` batches of `batch_order` over n blocks hold: passes of ⌈n/b⌉
+    batches, each pass's last one short where b does not divide n."""
+    per_pass = math.ceil(n / batch_size)
+    passes, rest = divmod(steps, per_pass)
+    return passes * n + min(rest * batch_size, n)
+
+
 def steps_per_epoch(n: int, tcfg: TrainConfig, budget: int | None = None) -> int:
     """Optimizer steps between validations: one pass over the model's n blocks (the
     paper), or over all N = `budget` blocks (equal_steps: every model takes the steps

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -61,14 +60,3 @@ def test_every_option_composes_and_validates(group, option, tmp_path, monkeypatc
     if data in json.dumps(config.resolved(cfg)) and not Path(data).is_dir():
         pytest.skip(f"{choice} reads files under {data}, absent here (set ECOSYS_DATA)")
     config.validate(cfg)
-
-
-def test_every_data_quality_option_has_its_own_label():
-    """Runs are named and analysed by this label: two options sharing one would pool
-    two conditions into one."""
-    by_label = defaultdict(list)
-    for _, option in [o for o in OPTIONS if o[0] == "data_quality"]:
-        cfg = make_cfg(f"data_quality={option}", small=False)
-        by_label[config.condition(cfg)["data_quality"]].append(option)
-    shared = {label: opts for label, opts in by_label.items() if len(opts) > 1}
-    assert not shared, f"data_quality options sharing a label: {shared}"

@@ -27,6 +27,7 @@ GRID = {  # runs in each preset's synthetic grid: its sweep, less the axes the s
     "overfitting": 4,
     "primary": 4,
     "real_data_v2": 4,
+    "regimes": 6,
     "retrain_real": 2,
     "scale_v1": 8,
     "seeds": 4,
@@ -36,6 +37,7 @@ EXTRA = {  # the test world's blocks of 8; base_on_pool's one iteration (debug=s
     # the two largest grids over two D values (their other axes whole), to keep CI short
     "community": ["communities.high.block_size=8", "communities.low.block_size=8"],
     "base_on_pool": ["data.block_size=8", "T=1"],
+    "regimes": ["diversity=d1,d2"],
     "scale_v1": ["diversity=d1,d2"],
     "temperature_v2": ["diversity=d1,d2"],
 }
@@ -144,7 +146,23 @@ def _sizes(runs: list[Path]) -> None:
     assert protocols in ({"paper", "segments_same"}, {"segments_whole"})
 
 
+def _regimes(runs: list[Path]) -> None:
+    """At t = 1 a model trains on its pool share (replace), on its real set and that
+    share (accumulate: 2 n_m blocks), or on n_m blocks drawn from those."""
+    for r in runs:
+        i, regime = info(r), info(r)["condition"]["regime"]
+        n = i["sizes"][0]
+        at = {x["t"]: x["train/examples"] for x in rows(r) if x["scope"] == "model" and x["t"] >= 0}
+        assert at[0] == n and at[1] == (2 * n if regime == "accumulate" else n), regime
+    assert {info(r)["condition"]["regime"] for r in runs} == {
+        "replace",
+        "accumulate",
+        "accumulate_subsample",
+    }
+
+
 CHECKS = {
+    "regimes": _regimes,
     "equal_steps": _equal_steps,
     "retrain_real": _retrain_real,
     "community": _labels("community", ("high", "low"), ("high", "low") * 2, ("high", "low") * 8),

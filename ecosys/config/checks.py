@@ -161,6 +161,19 @@ def _data_quality(cfg: DictConfig) -> None:
         "has no meaning with data_quality.retrain_real (no pool is made)",
         "use data_quality=retrain_real alone",
     )
+    regime = cfg.regime.name
+    _check(
+        not (dq.retrain_real and regime != "replace"),
+        "regime",
+        f"regime={regime} accumulates pools, but data_quality=retrain_real makes none",
+        "use regime=replace with data_quality=retrain_real, or another data_quality",
+    )
+    _check(
+        cfg.regime.keep_real or regime != "replace",
+        "regime.keep_real",
+        "is false, but regime=replace accumulates no real set to drop",
+        "use regime=accumulate (or accumulate_subsample) with regime.keep_real=false",
+    )
 
 
 def _measure(cfg: DictConfig) -> None:

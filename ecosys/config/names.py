@@ -123,11 +123,13 @@ def condition(cfg: DictConfig) -> dict[str, str]:
         "data_quality": data_quality_label(cfg),
         "diversity": diversity_label(cfg),
         "protocol": protocol_label(cfg),
+        "regime": str(cfg.regime.name),
     }
 
 
 def run_name(cfg: DictConfig) -> str:
     if cfg.run_name:
         return cfg.run_name
-    labels = [v for k, v in condition(cfg).items() if not (k == "protocol" and v == "paper")]
+    paper = {"protocol": "paper", "regime": "replace"}  # named only where a run departs
+    labels = [v for k, v in condition(cfg).items() if paper.get(k) != v]
     return "_".join(labels) + f"_s{cfg.seed}-{config_hash(cfg)}"

@@ -74,6 +74,12 @@ class TrackingMode(StrEnum):
     disabled = "disabled"
 
 
+class Regime(StrEnum):
+    replace = "replace"  # the paper: at t ≥ 1 a model trains on its share of the last pool
+    accumulate = "accumulate"  # its real set and its shares of every pool so far
+    accumulate_subsample = "accumulate_subsample"  # n_m blocks drawn from what accumulate has
+
+
 class Segments(StrEnum):
     split = "split"  # M non-overlapping segments of N (the paper's diversity)
     same = "same"  # every model gets segment 0 (App. G: diversity by expansion's control)
@@ -156,6 +162,14 @@ class ScaleConfig:
     max_valid_blocks: int | None = None
     max_test_blocks: int | None = None
     trim_communities: bool = True  # cut every community's train to the shortest (the paper)
+
+
+@dataclass
+class RegimeConfig:
+    """What a model trains on at t ≥ 1 (ecosys/context.py `training_set`)."""
+
+    name: Regime = Regime.replace
+    keep_real: bool = True  # accumulating: keep the real generation set after t = 0
 
 
 @dataclass
@@ -260,6 +274,7 @@ class Config:
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     data_quality: DataQualityConfig = field(default_factory=DataQualityConfig)
     diversity: DiversityConfig = field(default_factory=DiversityConfig)
+    regime: RegimeConfig = field(default_factory=RegimeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig, metadata=_RUNTIME)

@@ -6,7 +6,7 @@ import torch
 
 from ecosys.context import Context, Result
 from ecosys.ensemble import states_of
-from ecosys.train import TrainResult, fine_tune, fine_tune_together
+from ecosys.train import TrainResult, blocks_seen, fine_tune, fine_tune_together
 
 
 def train(ctx: Context, t: int, m: int) -> Result:
@@ -70,7 +70,8 @@ def _kept(
         "train/val_loss": result.val_loss,
         "train/best_epoch": result.best_epoch,
         "train/steps": result.steps,
-        "train/examples": examples,
+        "train/examples": examples,  # blocks in the training set
+        "train/blocks_seen": blocks_seen(examples, ctx.cfg.train.batch_size, result.steps),
         "train/val_losses": result.val_losses,
         "train/param_dist": _distance(module, state, ctx.cache.base_state(m)),
     }
