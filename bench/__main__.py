@@ -114,6 +114,20 @@ def main(argv: list[str] | None = None) -> int:
             return {k: f"{a.get(k, 0):.1f} vs {b.get(k, 0):.1f}" for k in keys if k != "iteration"}
 
         with tempfile.TemporaryDirectory() as tmp:
+            last = 9  # the demo's T = 10: accumulate trains on (t + 1) n_m blocks at t
+            replace = iteration_seconds(Path(tmp), "d4", False, T=last + 1, at=(1, last))
+            for regime in ("accumulate", "accumulate_subsample"):
+                other = iteration_seconds(
+                    Path(tmp), "d4", False, regime=regime, T=last + 1, at=(1, last)
+                )
+                for t in (1, last):
+                    table.add(
+                        f"iteration tiny d4 t={t} {regime} vs replace",
+                        other[t]["iteration"],
+                        replace[t]["iteration"],
+                        "s",
+                        **phases(other[t], replace[t]),
+                    )
             for diversity in ("d4", "d16"):  # what the lenses cost (goal: ≤ 10%)
                 on = iteration_seconds(Path(tmp), diversity, False, lenses=True)
                 off = iteration_seconds(Path(tmp), diversity, False)

@@ -226,21 +226,30 @@ def bench_evaluate(
 
 
 def iteration_seconds(
-    out: Path, diversity: str, compile: bool, ranks: int = 1, lenses: bool = False
-) -> dict[str, float]:
+    out: Path,
+    diversity: str,
+    compile: bool,
+    ranks: int = 1,
+    lenses: bool = False,
+    regime: str = "replace",
+    T: int = 3,
+    at: tuple[int, ...] = (1,),
+) -> dict[str, float] | dict[int, dict[str, float]]:
     """Wall seconds of iteration t = 1 (train, evaluate, generate, pool) of a demo-size
     run, in all and per phase, as the run itself records them: t = 1, not 0, so that
     runtime.compile's compiling is behind it; without the synthetic world's exact
     measurements and (unless `lenses`) the lenses, neither of which is part of the
-    paper's iteration. `ranks` = 2: the run as
+    paper's iteration. With several t `at`, {t: seconds} of a T-iteration run in `regime`.
+    `ranks` = 2: the run as
     `accelerate launch` starts it on two CPU processes of one thread each
     (launchers/accelerate/cpu-2proc.yaml), each rank training its own models."""
     from ecosys.layout import read_metrics
 
-    name = f"{diversity}-r{ranks}-c{int(compile)}-l{int(lenses)}"
+    name = f"{diversity}-r{ranks}-c{int(compile)}-l{int(lenses)}-{regime}-T{T}"
     overrides = [
         f"diversity={diversity}",
-        "T=3",
+        f"regime={regime}",
+        f"T={T}",
         "tracking=none",
         "runtime.progress=false",
         f"runtime.compile={str(compile).lower()}",
@@ -262,5 +271,6 @@ def iteration_seconds(
         if proc.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         run = out / name
-    (row,) = [r for r in read_metrics(run) if r.get("scope") == "ecosystem" and r["t"] == 1]
-    return {k[5:-2]: v for k, v in row.items() if k.startswith("time/")}
+    rows = {r["t"]: r for r in read_metrics(run) if r.get("scope") == "ecosystem"}
+    seconds = {t: {k[5:-2]: v for k, v in rows[t].items() if k.startswith("time/")} for t in at}
+    return seconds[1] if at == (1,) else seconds
