@@ -6,9 +6,10 @@
     python -m analysis --wandb-offline runs/demo     W&B's offline files of those runs
 
 Prints, per condition: μ_t per D, μ_T per D for every T reached, and D_opt(T) with the
-bootstrap probability that it is the optimum; writes report.md and the figures (PNG and
-PDF) to --out (default: <first root>/analysis). Works on partial sweeps: says what is
-missing and computes what it can.
+bootstrap probability that it is the optimum; where conditions differ only in their data
+regime, a line per regime (does the smallest D collapse, does D_opt(T) grow); writes
+report.md and the figures (PNG and PDF) to --out (default: <first root>/analysis). Works
+on partial sweeps: says what is missing and computes what it can.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import bootstrap, edq, figures, lenses, load, report, stats, wandb_source
+from analysis import bootstrap, compare, edq, figures, lenses, load, report, stats, wandb_source
 from analysis.sweep import CONDITION, Sweep
 
 
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(tables) > 1:
         print("\nConditions compared: μ_T at each condition's largest T")
         print(report.comparison(agg).to_string(float_format=lambda x: f"{x:.2f}"))
+    regimes = stats.axis_groups(opt, agg, "regime")
+    for line in compare.regime_lines(regimes, tables):
+        print(line)
     if edq.has_exact(sweep.rows):
         print("\nEDQ's prediction: sign(δ_EDQ) = sign(Δ perplexity), share of (model, t) [95% CI]")
         for _, r in edq.agreement(sweep.rows).iterrows():
@@ -114,11 +118,15 @@ def main(argv: list[str] | None = None) -> int:
             figures.distributions(sweep.blocks, out)
             names.append("distributions")
         extra = report.comparison_section(agg) if len(tables) > 1 else []
-        groups = stats.protocol_groups(opt, agg)
-        extra += report.protocol_section(groups)
-        if groups:
-            figures.protocols(groups, out)
+        protocols = stats.axis_groups(opt, agg, "protocol")
+        extra += compare.protocol_section(protocols, tables)
+        if protocols:
+            figures.protocols(protocols, out)
             names.append("protocols")
+        extra += compare.regime_section(regimes, tables)
+        if regimes:
+            figures.regimes(regimes, eco, out)
+            names.append("regimes")
         if edq.has_exact(sweep.rows):
             table, agree = edq.per_t(sweep.rows), edq.agreement(sweep.rows)
             figures.exact(table, edq.changes(sweep.rows), out)

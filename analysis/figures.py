@@ -7,6 +7,8 @@
     exact           the synthetic world's exact measurements per t and D, and δ_EDQ
                     against the perplexity change it should predict        (beyond the paper)
     protocols       D_opt(T) under the paper's fixed epochs and under equal steps, side by side
+    regimes         D_opt(T) per data regime (replace, accumulate, …) side by side, and μ_t
+                    against t at the smallest and largest D per regime
     lenses          every collapse lens against t per D, and the cross-model perplexity
                     matrix at the first and last t for the largest D (run dirs only)
 
@@ -28,7 +30,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
 from analysis.lenses import REAL
-from analysis.sweep import CONDITION, name
+from analysis.sweep import CONDITION, name, ordered
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
@@ -221,18 +223,61 @@ def exact(table: pd.DataFrame, changes: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "exact")
 
 
+def _arms(g: pd.DataFrame, axis: str) -> list[tuple[str, pd.DataFrame]]:
+    """The rows of each value of `axis` in g, in sweep.ORDER."""
+    parts = dict(list(g.groupby(axis)))
+    return [(v, parts[v]) for v in ordered(axis, parts)]
+
+
+def _d_opt_panel(ax: plt.Axes, axis: str, g: pd.DataFrame) -> None:
+    """D_opt(T) of each value of `axis` in g (D_opt rows) as a line on a log2 D axis; a
+    marker and a dash each, as arms that agree draw one line over another."""
+    styles = ["o-", "s--", "^:", "D-."]
+    for i, (value, x) in enumerate(_arms(g, axis)):
+        ax.plot(x["T"], x["D_opt"], styles[i % len(styles)], ms=7 - 1.5 * (i % 3), label=value)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_yscale("log", base=2)
+    ds = sorted(g["D_opt"].unique())
+    ax.set_yticks(ds, [d_label(d) for d in ds])
+    ax.set(xlabel="T (iterations aggregated)", ylabel="D_opt(T)")
+    ax.legend(title=axis, fontsize=8)
+
+
 def protocols(groups: list[tuple[tuple, pd.DataFrame]], out: Path) -> list[Path]:
-    """D_opt(T) per protocol, a panel per condition run under several (stats.protocol_groups)."""
+    """D_opt(T) per protocol, a panel per condition run under several (stats.axis_groups)."""
     fig, axes = _panels(len(groups))
     for ax, (key, g) in zip(axes, groups, strict=True):
-        for protocol, x in g.groupby("protocol"):
-            ax.plot(x["T"], x["D_opt"], "o-", label=protocol)
-        ax.set_yscale("log", base=2)
-        ds = sorted(g["D_opt"].unique())
-        ax.set_yticks(ds, [d_label(d) for d in ds])
-        ax.set(xlabel="T (iterations aggregated)", ylabel="D_opt(T)", title=label(key))
-        ax.legend(title="protocol", fontsize=8)
+        _d_opt_panel(ax, "protocol", g)
+        ax.set_title(label(key))
     return _save(fig, out, "protocols")
+
+
+def regimes(groups: list[tuple[tuple, pd.DataFrame]], eco: pd.DataFrame, out: Path) -> list[Path]:
+    """A row per condition run under several data regimes (stats.axis_groups): D_opt(T)
+    per regime, and μ_t against t at the smallest (solid) and largest (dashed) D per regime
+    (a colour each), on a log axis: whether the smallest D collapses under each."""
+    fig, axes = plt.subplots(len(groups), 2, figsize=(10.5, 3.8 * len(groups)), squeeze=False)
+    for (left, right), (key, g) in zip(axes, groups, strict=True):
+        arms = _arms(g, "regime")
+        _d_opt_panel(left, "regime", g)
+        left.set_title(label(key), loc="left", fontsize=9)
+        palette = sns.color_palette("deep", len(arms))
+        for color, (value, x) in zip(palette, arms, strict=True):
+            cond = x[CONDITION].iloc[0]
+            e = eco.set_index(CONDITION).loc[[tuple(cond)]]
+            mu = e[e["t"] >= 0].groupby(["D", "t"])["mu_t"].mean()
+            ds = sorted(mu.index.get_level_values("D").unique())
+            for d, style in ((ds[0], "o-"), (ds[-1], "s--")):
+                right.plot(
+                    mu[d].index, mu[d], style, ms=3, color=color, label=f"{value}, D = {d_label(d)}"
+                )
+        right.set_yscale("log")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
+        right.set(xlabel="iteration t", ylabel="μ_t, mean test perplexity")
+        right.legend(fontsize=7)
+    fig.suptitle("Data regimes: D_opt(T) (left); μ_t at the smallest and largest D (right)")
+    fig.tight_layout()
+    return _save(fig, out, "regimes")
 
 
 def lenses(

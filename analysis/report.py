@@ -188,24 +188,6 @@ def comparison_section(agg: pd.DataFrame) -> list[str]:
     ]
 
 
-def protocol_section(groups: list[tuple[tuple, pd.DataFrame]]) -> list[str]:
-    """D_opt(T) under each protocol, side by side (groups: stats.protocol_groups)."""
-    lines = []
-    for key, g in groups:
-        frame = g.pivot_table(index="protocol", columns="T", values="D_opt").map(d_label)
-        lines += [
-            f"## D_opt(T) by protocol: {label(key)}",
-            "",
-            "paper: E epochs over a model's own n blocks (an M = 16 model takes 1/16 of the"
-            " steps of an M = 1 model); equal_steps: every model takes the steps E epochs"
-            " over all N take; segments_*: who trains on which part of N.",
-            "",
-            markdown_table(frame, "protocol"),
-            "",
-        ]
-    return lines
-
-
 def lens_section(res: Lenses, reps: int) -> list[str]:
     """What collapses: D_opt(T) under each lens against perplexity's, and which lens
     leaves its t = 0 band first at the smallest D (analysis/lenses.py)."""

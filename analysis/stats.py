@@ -73,11 +73,19 @@ def monotone(d_opt: dict[int, float]) -> list[int]:
     return [T for i, T in enumerate(ts) if any(d_opt[T] < d_opt[s] for s in ts[:i])]
 
 
-def protocol_groups(opt: pd.DataFrame, agg: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
-    """D_opt(T) of conditions that differ only in their protocol (equal_steps, segments,
-    …), where each of them compared several D: what to show side by side."""
-    rest = [c for c in CONDITION if c != "protocol"]
+def axis_groups(
+    opt: pd.DataFrame, agg: pd.DataFrame, axis: str
+) -> list[tuple[tuple, pd.DataFrame]]:
+    """D_opt(T) of conditions that differ only in one label, `axis` (protocol: equal_steps,
+    segments, …; regime: replace, accumulate, …), where each of them compared several D:
+    what to show side by side. Each group's key is the shared condition with None for the
+    axis (sweep.name leaves it out)."""
+    rest = [c for c in CONDITION if c != axis]
     several = agg.groupby(CONDITION)["D"].nunique() > 1
     keep = opt.set_index(CONDITION).index.map(lambda k: bool(several.get(k, False)))
     opt = opt[np.asarray(keep, dtype=bool)]
-    return [(k, g) for k, g in opt.groupby(rest) if g["protocol"].nunique() > 1]
+    return [
+        (tuple(None if c == axis else dict(zip(rest, k, strict=True))[c] for c in CONDITION), g)
+        for k, g in opt.groupby(rest)
+        if g[axis].nunique() > 1
+    ]

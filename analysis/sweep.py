@@ -9,8 +9,8 @@
             condition: the training record and the synthetic world's exact measurements
 
 Every table carries the run's condition, D and seed. The condition is the labels a run
-records (model, data, scale, data_quality, protocol) plus its `variant`: the config
-values that differ between the runs read and that those labels do not account for
+records (model, data, scale, data_quality, protocol, regime) plus its `variant`: the
+config values that differ between the runs read and that those labels do not account for
 (`train.lr=1e-4`), so that runs of a sweep over any key are never averaged together.
 """
 
@@ -26,10 +26,19 @@ import pandas as pd
 
 from ecosys.config import RUNTIME_KEYS
 
-LABELS = ["model", "data", "scale", "data_quality", "protocol"]  # what run.json names
+LABELS = ["model", "data", "scale", "data_quality", "protocol", "regime"]  # what run.json names
 VARIANT = "variant"
 CONDITION = [*LABELS, VARIANT]
-DEFAULTS = {"protocol": "paper"}  # condition keys older runs did not record
+# Condition keys older runs did not record. regime: what each model at t ≥ 1 trains on,
+# `replace` (the paper: its share of the last pool), `accumulate` (the real set plus every
+# earlier pool share) or `accumulate_subsample` (a fixed-size uniform subsample of that).
+DEFAULTS = {"protocol": "paper", "regime": "replace"}
+# Labels named only where they depart from their default, so that the names of the
+# paper's runs read as before the label existed.
+QUIET = ("regime",)
+# The order a comparison lists a label's values in (the paper's first, then from least to
+# most data kept); values not named here follow, sorted.
+ORDER = {"regime": ["replace", "accumulate_subsample", "accumulate"]}
 RUN = [*CONDITION, "D", "seed", "run"]
 # Config keys that never split a condition: where and how a run executes, the seed (a
 # replicate), D's own makings (diversity.m, .shares), and T (how far a run goes: its
@@ -68,17 +77,30 @@ def settings(flat: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def _quiet_key(key: str) -> bool:
+    """A config key of a QUIET label's own settings (regime, regime.*, train.regime):
+    older runs lack it and ran the label's default, which the label already says."""
+    return any(part in QUIET for part in key.split("."))
+
+
 def variant_keys(labels: Sequence[tuple], configs: Sequence[Mapping[str, str] | None]) -> list[str]:
     """The config keys that take two values among runs with the same labels: what splits
     a condition. A key constant within every label group is the labels' doing
     (generate.temperature under data_quality). Runs without a config (None) have no say;
-    a key a run lacks (an older run) is null there."""
+    a key a run lacks (an older run) is null there, except a QUIET label's own key: the
+    run predates it, so only the runs that record it compare."""
+
+    def values(k: str, g: list[Mapping[str, str]]) -> set[str]:
+        if _quiet_key(k):
+            return {c[k] for c in g if k in c}
+        return {c.get(k, "null") for c in g}
+
     groups: dict[tuple, list[Mapping[str, str]]] = defaultdict(list)
     for lab, config in zip(labels, configs, strict=True):
         if config:
             groups[tuple(lab)].append(config)
     keys = sorted({k for g in groups.values() for config in g for k in config})
-    return [k for k in keys if any(len({c.get(k, "null") for c in g}) > 1 for g in groups.values())]
+    return [k for k in keys if any(len(values(k, g)) > 1 for g in groups.values())]
 
 
 def with_variant(rows: Iterable[dict], configs: Sequence[Mapping[str, str] | None]) -> list[dict]:
@@ -92,11 +114,24 @@ def with_variant(rows: Iterable[dict], configs: Sequence[Mapping[str, str] | Non
     ]
 
 
+def ordered(label: str, values: Iterable[str]) -> list[str]:
+    """A label's values in ORDER."""
+    order = ORDER.get(label, [])
+    return sorted(values, key=lambda v: (order.index(v) if v in order else len(order), v))
+
+
 def name(cond: Sequence, sep: str = " · ") -> str:
-    """A condition's name: its labels joined by sep, then ` · <variant>` where it has one
-    (cond is a CONDITION tuple, or one less some labels but ending with the variant)."""
+    """A condition's name: its labels joined by sep, then ` · <variant>` where it has one.
+    cond is a CONDITION tuple; None stands for a label left out (the axis a comparison
+    varies), and a QUIET label at its default is left out (`… · paper · accumulate`, but
+    `… · paper` for the paper's own regime)."""
     *labels, variant = cond
-    return sep.join(str(c) for c in labels) + (f" · {variant}" if variant else "")
+    shown = [
+        str(v)
+        for k, v in zip(LABELS, labels, strict=True)
+        if v is not None and not (k in QUIET and v == DEFAULTS[k])
+    ]
+    return sep.join(shown) + (f" · {variant}" if variant else "")
 
 
 @dataclass

@@ -255,8 +255,8 @@ def test_variant_is_what_differs_and_the_labels_do_not_explain():
     data_quality; seed, T, D's makings and run-time keys never split; a key an older
     run lacks is null there; a run without a config has no say and no variant."""
     beam, temp = (
-        ("tiny", "synthetic", "tiny", "beam", "paper"),
-        ("tiny", "synthetic", "tiny", "temp0.7", "paper"),
+        ("tiny", "synthetic", "tiny", "beam", "paper", "replace"),
+        ("tiny", "synthetic", "tiny", "temp0.7", "paper", "replace"),
     )
     flat = [
         {"train.lr": 1e-4, "generate.temperature": 1.0, "train.min_lr": 0.0, "seed": 0},
