@@ -93,6 +93,7 @@ class Context:
     cache: ModelCache
     references: dict[str, exact.Reference]  # p_data's side per community; {} off-world
     progress: bool = True
+    horizon: int = 0  # the T the run dir plans (≥ cfg.T): whether t < T - 1 pools
     shared: dict[Any, Any] = field(default_factory=dict)  # a process's results bodies share
 
     @property
@@ -121,7 +122,7 @@ class Context:
     def pools(self, t: int) -> bool:
         """Is there a pool after t? Not after the last iteration, nor when every model
         re-trains on its real set (data_quality.retrain_real)."""
-        return t < self.cfg.T - 1 and not self.cfg.data_quality.retrain_real
+        return t < max(self.cfg.T, self.horizon) - 1 and not self.cfg.data_quality.retrain_real
 
     def training_set(self, t: int, m: int) -> np.ndarray:
         """Member m's training blocks at t: its real generation set at t = 0, then by

@@ -35,7 +35,7 @@ from ecosys.context import Context, ModelCache, Result, references
 from ecosys.layout import Unit
 from ecosys.phases import PHASES, TRAIN, Phase
 from ecosys.store import RunLocked, RunStore
-from ecosys.tracking import Tracker, open_tracker
+from ecosys.tracking import Tracker, caught_up, open_tracker
 
 log = logging.getLogger(__name__)
 transformers.utils.logging.disable_progress_bar()  # per-file load/save bars: noise at this rate
@@ -61,6 +61,8 @@ class Ecosystem:
             self.iteration(t)
         last = self.ctx.cfg.T - 1
         for m in self.mine:  # the final checkpoints are part of the result: verify them
+            if self.store.done(Unit.of("train", last + 1, m)):
+                continue  # the run went further before (a larger T): its checkpoint is later
             self.ctx.weights(last, m)
             if self.ranks.writes(m):
                 self.store.prune_checkpoints(m, before=last)
@@ -209,13 +211,16 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
     `group` names the sweep the run belongs to (the tracker's group). Under
     `accelerate launch` every process calls this; ecosys/ranks.py says who does what."""
     config.validate(cfg)
+    run_dir = Path(root if root is not None else cfg.out_dir) / config.run_name(cfg)
+    if RunStore.finished(run_dir, cfg) and caught_up(cfg, run_dir, cfg.T):
+        log.info("%s holds T = %d iterations already: nothing to do", run_dir, cfg.T)
+        return run_dir  # not a byte written: a finished cell of a rerun grid is a no-op
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
     accelerator = ranks.accelerator(cfg)
     if not accelerator.is_main_process:  # one process tells the story
         log.parent.setLevel(logging.WARNING)
     roster = members.assemble(cfg)  # bases, tokenizers, corpora, generation sets: no training
-    run_dir = Path(root if root is not None else cfg.out_dir) / config.run_name(cfg)
     info = members.run_info(cfg, roster, run_dir.name, accelerator.num_processes)
     opened = ranks.main_first(
         accelerator, lambda: RunStore.open(run_dir, cfg, info), (config.ConfigError, RunLocked)
@@ -235,6 +240,7 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
             ModelCache(spec, roster.members, accelerator),
             references(spec, roster.members),
             progress=spec.runtime.progress,
+            horizon=max(spec.T, store.planned_T()),
         )
         tracker = open_tracker(cfg, run_dir, info, group) if ctx.ranks.main else Tracker()
         try:

@@ -106,10 +106,12 @@ class RunStore:
             cls._check_same_config(root, cfg)  # a process may have created it meanwhile
             for stale in root.rglob(".*.tmp*"):  # half-written files of a killed attempt
                 stale.unlink()
-            if not (root / layout.CONFIG).exists():
+            planned = store.planned_T()
+            if planned is not None and planned < cfg.T:
+                store._extend(planned)
+            if planned is None or planned < cfg.T:
                 text = yaml.safe_dump(config_mod.resolved(cfg), sort_keys=False)
                 _write_atomic(root / layout.CONFIG, text.encode())
-            if not (root / layout.RUN_INFO).exists():
                 _write_atomic(root / layout.RUN_INFO, json.dumps(info, indent=1).encode())
             store._rebuild_metrics()
             store._attach_log()
@@ -118,6 +120,26 @@ class RunStore:
             raise
         return store
 
+    def planned_T(self) -> int | None:
+        """The horizon the run dir was last opened with (None: a new run dir)."""
+        path = self.root / layout.RUN_INFO
+        return json.loads(path.read_text())["T"] if path.exists() else None
+
+    def _extend(self, planned: int) -> None:
+        """A larger T continues the run: its last iteration's summary was written without
+        a pool after it; undone, it is summarized again once generate and pool have run."""
+        self.invalidate(Unit.of("summary", planned - 1))
+        log.info("extending the run from T = %d", planned)
+
+    @classmethod
+    def finished(cls, root: Path, cfg: DictConfig) -> bool:
+        """Read-only: has the run dir committed every iteration up to cfg.T - 1 (a run
+        that holds more reads as finished for a smaller T)? Raises ConfigError where it
+        holds another config."""
+        cls._check_same_config(Path(root), cfg)
+        units = [Unit.of("summary", t) for t in range(cfg.T)]
+        return all((Path(root) / layout.manifest(unit)).exists() for unit in units)
+
     @classmethod
     def attach(cls, root: Path) -> RunStore:
         """The store another process of this run (rank 0) has opened and holds locked."""
@@ -125,12 +147,13 @@ class RunStore:
 
     @staticmethod
     def _check_same_config(root: Path, cfg: DictConfig) -> None:
-        path = root / "config.yaml"
+        path = root / layout.CONFIG
         if not path.exists():
             return
         # both as their departures from the schema's defaults: a key an older config.yaml
-        # lacks counts as its default
+        # lacks counts as its default; T is no part of a run's identity
         stored = config_mod.departures(yaml.safe_load(path.read_text()))
+        stored.pop("T", None)
         current = config_mod.identity(cfg)
         if stored != current:
             diff = ", ".join(_diff(stored, current)[:3])

@@ -145,6 +145,7 @@ class WandbTracker(Tracker):
         return last
 
     def sync(self) -> None:
+        before = self.logged_t
         for t, values in history(self.run_dir).items():
             if self.logged_t is not None and t <= self.logged_t:
                 continue
@@ -152,6 +153,9 @@ class WandbTracker(Tracker):
             if "ppl/mu_T" in values:
                 self.run.summary["mu_T"] = values["ppl/mu_T"]
             self.logged_t = t
+        if self.logged_t != before:  # what a finished run's rerun checks (caught_up)
+            self.state["logged_t"] = self.logged_t
+            self._save_state()
 
     def finish(self) -> None:
         self.run.finish()
@@ -174,6 +178,15 @@ def _offline_steps(session: Path) -> list[int]:
 def _logged_in() -> bool:
     netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
     return netrc.exists() and "api.wandb.ai" in netrc.read_text()
+
+
+def caught_up(cfg: DictConfig, run_dir: Path, T: int) -> bool:
+    """Read-only: has the tracker mirrored iterations up to T - 1 (or is it off)?"""
+    if cfg.tracking.mode == "disabled":
+        return True
+    state = Path(run_dir) / layout.TRACKING / "state.json"
+    logged = json.loads(state.read_text()).get("logged_t") if state.exists() else None
+    return logged is not None and logged >= T - 1
 
 
 def open_tracker(

@@ -51,8 +51,10 @@ def departures(tree: dict[str, Any], schema: type = Config) -> dict[str, Any]:
 
 
 def identity(cfg: DictConfig) -> dict[str, Any]:
-    """The part of the config that decides results: what a run dir must match."""
-    return departures(resolved(cfg))
+    """The part of the config that decides results: what a run dir must match. T is
+    not part of it: iterations t < T do not depend on T, so a larger T continues a run
+    and a smaller one reads as done (ecosys/store.py)."""
+    return {k: v for k, v in departures(resolved(cfg)).items() if k != "T"}
 
 
 def config_hash(cfg: DictConfig) -> str:
