@@ -39,17 +39,25 @@ class Lens:
         return {1: "higher", -1: "lower", 0: "— (plotted only)"}[self.sign]
 
 
+# Lenses of each model's own continuations depend on the size of its set (n = N / M:
+# fewer samples hold fewer distinct n-grams, fewer token ids, fewer references for
+# self-BLEU), so across D they are plotted only; the same lenses of the pool, N blocks
+# whatever D, carry the comparison across D.
+LEXICAL = [*(f"distinct_{n}" for n in range(1, 5)), "entropy", "vocab"]
+TITLES = {**{f"distinct_{n}": f"distinct-{n}" for n in range(1, 5)}, "entropy": "token entropy"}
+TITLES |= {"vocab": "vocabulary used", "tail_share": "tail-token share", "self_bleu": "self-BLEU"}
 LENSES = (
-    *(Lens(f"lens/distinct_{n}", f"distinct-{n}", 1) for n in range(1, 5)),
-    Lens("lens/entropy", "token entropy", 1),
-    Lens("lens/vocab", "vocabulary used", 1),
+    *(Lens(f"pool/{k}", f"{TITLES[k]} (pool)", 1) for k in LEXICAL),
+    Lens("pool/tail_share", "tail-token share (pool)", 1),
+    Lens("pool/self_bleu", "self-BLEU (pool)", -1),
+    *(Lens(f"lens/{k}", f"{TITLES[k]} (per model)", 0) for k in LEXICAL),
     Lens("lens/tail_share", "tail-token share", 1),
     Lens("lens/tail_top10", "tail in top-10", 1),
     Lens("lens/tail_recall", "tail recall", 1),
     # A model that finds its own samples easy has narrowed onto its modes: over-confidence
     # is the collapse, so a higher self-perplexity is the less collapsed.
     Lens("lens/self_ppl", "self-perplexity", 1),
-    Lens("lens/self_bleu", "self-BLEU", -1),
+    Lens("lens/self_bleu", "self-BLEU (per model)", 0),
     Lens("ppl/p50", "perplexity p50", -1),
     Lens("ppl/p90", "perplexity p90", -1),
     Lens("ppl/p99", "perplexity p99", -1),

@@ -17,9 +17,9 @@ PPL = {1: [20.0, 20.5, 23.0, 24.0], 2: [15.0] * T, 4: [10.0] * T}  # D_opt = 4 a
 LENS = {  # key → D → per-t value (t = 0, 1, 2)
     # higher is less collapsed: D = 1 wins although perplexity prefers D = 4; at D = 1 it
     # moves −1% at t = 1 (inside ±5%), −10% at t = 2
-    "lens/distinct_2": {1: [1.0, 0.99, 0.9], 2: [0.8] * 3, 4: [0.7] * 3},
+    "pool/distinct_2": {1: [1.0, 0.99, 0.9], 2: [0.8] * 3, 4: [0.7] * 3},
     # lower is less collapsed: D = 4 wins (an argmax would pick D = 1); +50% at t = 1
-    "lens/self_bleu": {1: [0.2, 0.3, 0.4], 2: [0.15] * 3, 4: [0.1] * 3},
+    "pool/self_bleu": {1: [0.2, 0.3, 0.4], 2: [0.15] * 3, 4: [0.1] * 3},
     "lens/zipf": {1: [-1.0, -1.2, -1.5], 2: [-1.0] * 3, 4: [-1.0] * 3},  # plotted only
 }
 
@@ -65,25 +65,25 @@ def analysed(root: Path) -> lenses.Lenses:
 def test_directions_and_disagreement_with_perplexity(one_seed):
     res = analysed(one_seed)
     opt = res.opt.set_index(["lens", "T"])
-    assert set(res.opt["lens"]) == {"lens/distinct_2", "lens/self_bleu"}  # zipf: no D_opt
+    assert set(res.opt["lens"]) == {"pool/distinct_2", "pool/self_bleu"}  # zipf: no D_opt
     assert sorted(res.opt["T"].unique()) == [1, 2, 3]  # generations stop at t = T − 2
     for T_ in (1, 2, 3):
-        assert opt.loc[("lens/distinct_2", T_), "D_opt"] == 1.0  # higher distinct wins
-        assert opt.loc[("lens/self_bleu", T_), "D_opt"] == 4.0  # lower self-BLEU wins
-        assert opt.loc[("lens/distinct_2", T_), "ppl_D_opt"] == 4.0
-        assert not opt.loc[("lens/distinct_2", T_), "agrees"]
-        assert opt.loc[("lens/self_bleu", T_), "agrees"]
-        assert opt.loc[("lens/distinct_2", T_), "p"] == 1.0
+        assert opt.loc[("pool/distinct_2", T_), "D_opt"] == 1.0  # higher distinct wins
+        assert opt.loc[("pool/self_bleu", T_), "D_opt"] == 4.0  # lower self-BLEU wins
+        assert opt.loc[("pool/distinct_2", T_), "ppl_D_opt"] == 4.0
+        assert not opt.loc[("pool/distinct_2", T_), "agrees"]
+        assert opt.loc[("pool/self_bleu", T_), "agrees"]
+        assert opt.loc[("pool/distinct_2", T_), "p"] == 1.0
     agg = res.agg.set_index(["lens", "D", "T"])["value"]
-    assert agg[("lens/distinct_2", 1.0, 3)] == pytest.approx((1.0 + 0.99 + 0.9) / 3)
+    assert agg[("pool/distinct_2", 1.0, 3)] == pytest.approx((1.0 + 0.99 + 0.9) / 3)
 
 
 def test_which_lens_moves_first(one_seed):
     first = analysed(one_seed).first.set_index("lens")
     assert (first["D"] == 1.0).all() and (first["rule"] == "relative").all()  # M = 1, one seed
-    assert first.loc["lens/self_bleu", "t"] == 1
-    assert bool(first.loc["lens/self_bleu", "collapsing"]) is True
-    assert first.loc["lens/distinct_2", "t"] == 2  # −1% at t = 1 stays inside ±5%
+    assert first.loc["pool/self_bleu", "t"] == 1
+    assert bool(first.loc["pool/self_bleu", "collapsing"]) is True
+    assert first.loc["pool/distinct_2", "t"] == 2  # −1% at t = 1 stays inside ±5%
     assert first.loc["lens/zipf", "t"] == 1  # −20%, direction unstated
     assert first.loc["ppl/mean", "t"] == 2  # perplexity as the reference
 
@@ -96,11 +96,12 @@ def test_report_section_figure_and_one_seed_wording(one_seed, tmp_path, capsys):
     assert "DIFFERS" in printed
     report = (out / "report.md").read_text()
     section = report[report.index("## What collapses") :]
-    assert "| distinct-2 | higher | 3 | 1 (1.00) | 4 | no; differs at T = 1, 2 |" in section
-    assert "| self-BLEU | lower | 3 | 4 (1.00) | 4 | yes |" in section
-    assert "Under distinct-2 (T = 1, 2, 3) the optimum differs from perplexity's" in section
-    assert "First to move at D = 1: self-BLEU, Zipf slope at t = 1; perplexity μ_t at t = 2." in (
-        section
+    assert "| distinct-2 (pool) | higher | 3 | 1 (1.00) | 4 | no; differs at T = 1, 2 |" in section
+    assert "| self-BLEU (pool) | lower | 3 | 4 (1.00) | 4 | yes |" in section
+    assert "Under distinct-2 (pool) (T = 1, 2, 3) the optimum differs from perplexity's" in section
+    assert (
+        "First to move at D = 1: self-BLEU (pool), Zipf slope at t = 1; perplexity μ_t at t = 2."
+        in (section)
     )
     assert "(relative)" in section and "D_opt (P, given this seed)" in section
     # the perplexity verdict says it too
@@ -146,8 +147,7 @@ def test_a_series_stops_at_the_first_missing_t():
             for t, v in [(0, 3.0), (1, None), (2, 2.0)]
         ]
     )
-    v = lenses.values(rows, lenses.LENSES[4])
-    assert lenses.LENSES[4].key == "lens/entropy"
+    v = lenses.values(rows, _lens("lens/entropy"))
     assert v[["t", "value"]].to_dict("records") == [{"t": 0, "value": 3.0}]
 
 
@@ -167,14 +167,19 @@ def test_a_wandb_sweep_reads_its_lenses_per_model():
         config |= {"model": "tiny", "data": "synthetic", "scale": "tiny", "data_quality": "beam"}
         history = [
             {"t": t, "ppl/std": 1.0, **{f"ppl/m{m}": 10.0 for m in range(D)}}
-            | {f"lens/distinct_1/m{m}": distinct + 0.01 * m for m in range(D)}
-            | {"lens/distinct_1": distinct}
+            | {f"lens/tail_share/m{m}": distinct + 0.01 * m for m in range(D)}
+            | {"lens/tail_share": distinct}
             for t in range(2)
         ]
         records.append((config, history))
     s = wandb_source.from_records(records)
     opt = stats.optimum(stats.aggregated(stats.ecosystem(s)))
     res = lenses.analyse(s.rows, opt, reps=50)
-    assert set(lenses.values(s.rows, lenses.LENSES[0])["m"]) == {0, 1}
+    assert set(lenses.values(s.rows, _lens("lens/tail_share"))["m"]) == {0, 1}
     assert res.opt.set_index("T")["D_opt"].to_dict() == {1: 1.0, 2: 1.0}
     assert lenses.cross_matrices(s.runs) == {}
+
+
+def _lens(key: str) -> lenses.Lens:
+    (lens,) = [x for x in lenses.LENSES if x.key == key]
+    return lens
