@@ -20,8 +20,8 @@ is
 A cell's SLURM job is found by the run dir name its log prints (`run dir …/<name>`, in
 `DIR/.submitit/<job id>/*_log.out` or `*_log.err`): exact across requeues and reruns into
 the same sweep dir (the latest job wins), found only once a job got as far as opening its
-run dir. Reads manifests and logs only: no torch, a second or so per 20 cells (Hydra's
-composition).
+run dir. Reads manifests and logs only, no torch; composing each cell's config (Hydra, as
+the launch did) takes about 0.1 s of CPU a cell.
 """
 
 from __future__ import annotations
@@ -262,7 +262,10 @@ def table(cells: list[Cell]) -> str:
         for c, v in zip(cells, varying(cells), strict=True)
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths, strict=False)).rstrip() for r in rows]
+    lines = [
+        "  ".join([*(x.ljust(w) for x, w in zip(r, widths, strict=False)), r[4]]).rstrip()
+        for r in rows
+    ]
     counts = Counter(c.state for c in cells)
     summary = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
     return "\n".join([*lines, f"{len(cells)} cells: {summary}"])
