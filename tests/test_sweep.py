@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from filelock import FileLock
 from helpers import ROOT, cli, cli_env, small_args, start_cli
 
@@ -38,6 +39,7 @@ def test_importing_it_loads_no_torch():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env(), check=True)
 
 
+@pytest.mark.slow
 def test_every_state_of_a_2x2_grid_and_the_cells_left_to_do(tmp_path, cache_dir):
     out = tmp_path / "out"
     cli(*GRID, *small_args(out, cache_dir))
