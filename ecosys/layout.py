@@ -2,6 +2,7 @@
 reader are spelled. Pure Python (no torch), so the analysis can import it.
 
     config.yaml  run.json  metrics.jsonl  log.txt
+    .lock  .lock.owner              the run's file lock, and "host H, pid P" of its holder
     units/<unit key>.json           one manifest per committed unit
     ppl/base.mMM.npy  ppl/tTT.mMM.npy      per-block test perplexities (t = -1: base)
     ppl_train/…                      the same on each model's own real training blocks
@@ -26,6 +27,8 @@ METRICS = "metrics.jsonl"
 LOG = "log.txt"
 UNITS = "units"
 TRACKING = "tracking"
+LOCK = ".lock"
+LOCK_OWNER = ".lock.owner"
 
 # Units sort by (t, this order, m): the order the loop commits them in within an
 # iteration, and so the order of metrics.jsonl's rows.

@@ -87,22 +87,21 @@ class RunStore:
         root = Path(root)
         cls._check_same_config(root, cfg)
         root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(root / ".lock"), timeout=cfg.runtime.lock_timeout)
+        lock = FileLock(str(root / layout.LOCK), timeout=cfg.runtime.lock_timeout)
         try:
             lock.acquire()
         except Timeout:
-            owner = (
-                (root / ".lock.owner").read_text().strip()
-                if (root / ".lock.owner").exists()
-                else "?"
-            )
+            owner_file = root / layout.LOCK_OWNER
+            owner = owner_file.read_text().strip() if owner_file.exists() else "?"
             raise RunLocked(
                 f"run dir {root} is in use by another process ({owner}); wait for it to "
                 "finish, or raise runtime.lock_timeout to wait for it"
             ) from None
         store = cls(root, lock)
         try:
-            (root / ".lock.owner").write_text(f"host {socket.gethostname()}, pid {os.getpid()}\n")
+            (root / layout.LOCK_OWNER).write_text(
+                f"host {socket.gethostname()}, pid {os.getpid()}\n"
+            )
             cls._check_same_config(root, cfg)  # a process may have created it meanwhile
             for stale in root.rglob(".*.tmp*"):  # half-written files of a killed attempt
                 stale.unlink()
