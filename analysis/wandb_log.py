@@ -52,7 +52,8 @@ def target(
     def agreed(key: str) -> Any:
         values = {m[key] for m in mirrors if m.get(key)}
         if len(values) > 1:
-            notes.append(f"the runs' W&B {key}s differ ({', '.join(sorted(values))})")
+            how = "--group" if key == "group" else "--wandb-project"
+            notes.append(f"the runs' W&B {key}s differ ({', '.join(sorted(values))}): {how}")
         return next(iter(values)) if len(values) == 1 else None
 
     chosen = project or source
@@ -87,7 +88,8 @@ def _mirror(run_dir: Path) -> dict[str, str | None]:
 
 
 def _started(session: Path) -> str:
-    return session.name.split("-")[2]  # [offline-]run-<date>_<time>-<id>
+    """When a W&B session began: its folder is [offline-]run-<date>_<time>-<id>."""
+    return session.name.removeprefix("offline-").split("-")[1]
 
 
 def tables(conds: dict[tuple, dict]) -> dict[str, pd.DataFrame]:

@@ -36,8 +36,11 @@ def test_the_analysis_is_one_offline_wandb_run_in_the_sweeps_group(
         *small_args(sweep, cache_dir, "T=2", *WANDB),
         f"hydra.sweep.dir={sweep}",
     )
-    for state in sweep.rglob("tracking/state.json"):  # the group, read without W&B's reader
+    states = sorted(sweep.rglob("tracking/state.json"))
+    for state in states:  # the group, read without W&B's reader
         assert json.loads(state.read_text())["group"] == "my-sweep"
+    # a run tracked before state.json kept its group: read from its W&B files instead
+    states[0].write_text(json.dumps({"id": json.loads(states[0].read_text())["id"]}))
     assert analysis_main([str(sweep), "--wandb-log", "--reps", "20"]) == 0
     out = sweep / "analysis"
     (offline,) = (out / "tracking" / "wandb").glob("offline-run-*")
