@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import bootstrap, edq, figures, lenses, load, report, stats, wandb_log, wandb_source
+from analysis import bootstrap, edq, figures, lenses, load, report, stats, wandb_source
 from analysis.sweep import CONDITION, Sweep
 
 
@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         path = report.write(out, source, notes, args.reps, tables, names, extra)
         print(f"report: {path} (figures beside it, PNG and PDF)")
         if args.wandb_log:
+            from analysis import wandb_log
+
             where = wandb_log.target(sweep.runs, args.wandb_project, args.group, args.wandb)
             for note in where.notes:
                 print(f"note: {note}")
