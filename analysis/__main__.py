@@ -4,6 +4,7 @@
     python -m analysis runs/ --out report/           where report.md and the figures go
     python -m analysis --wandb me/ecosys --group demo        a W&B project (public API)
     python -m analysis --wandb-offline runs/demo     W&B's offline files of those runs
+    python -m analysis runs/demo --wandb-log         the analysis as a W&B run in the sweep's group
 
 Prints, per condition: μ_t per D, μ_T per D for every T reached, and D_opt(T) with the
 bootstrap probability that it is the optimum; where conditions differ only in their data
@@ -51,13 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--no-report", action="store_true", help="print the tables only")
     parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read runs from W&B instead")
-    parser.add_argument("--group", help="with --wandb: only this group (a sweep)")
+    parser.add_argument(
+        "--group", help="with --wandb: only this group (a sweep); the --wandb-log run's group"
+    )
     parser.add_argument(
         "--wandb-offline", action="store_true", help="read the W&B offline files under ROOTS"
+    )
+    parser.add_argument(
+        "--wandb-log",
+        action="store_true",
+        help="log the analysis as a W&B run (job_type analysis) in the runs' group",
+    )
+    parser.add_argument(
+        "--wandb-project", metavar="[ENTITY/]PROJECT", help="with --wandb-log (default: the runs')"
     )
     args = parser.parse_args(argv)
     if not args.roots and not args.wandb:
         parser.error("give run dirs (ROOTS) or --wandb ENTITY/PROJECT")
+    if args.wandb_log and args.no_report:
+        parser.error("--wandb-log logs the report: drop --no-report")
 
     try:
         sweep, source = read(args)
@@ -140,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
             extra += report.lens_section(lens, args.reps)
         path = report.write(out, source, notes, args.reps, tables, names, extra)
         print(f"report: {path} (figures beside it, PNG and PDF)")
+        if args.wandb_log:
+            from analysis import wandb_log
+
+            where = wandb_log.target(sweep.runs, args.wandb_project, args.group, args.wandb)
+            for note in where.notes:
+                print(f"note: {note}")
+            config = wandb_log.run_config(source, sweep.runs, args.reps, args.seed)
+            wandb_log.log(out, path, tables, names, where, config)
     return 0
 
 

@@ -84,9 +84,7 @@ class WandbTracker(Tracker):
         self.state_path = self.run_dir / layout.TRACKING / "state.json"
         self.state = self._load_state(info["run_id"])
         tc = cfg.tracking
-        mode = tc.mode
-        if mode == "auto":
-            mode = "online" if os.environ.get("WANDB_API_KEY") or _logged_in() else "offline"
+        mode = resolve_mode(tc.mode)
         os.environ.setdefault("WANDB_SILENT", "true")
         cond = info["condition"]
         config = {
@@ -116,6 +114,7 @@ class WandbTracker(Tracker):
         self.run.define_metric("*", step_metric="t")
         self.mode = mode
         self.logged_t = self._already_logged()
+        self.state["group"] = self.run.group or None  # the sweep's: the analysis logs to it
         self._save_state()
 
     def _load_state(self, run_id: str) -> dict[str, Any]:
@@ -173,6 +172,14 @@ def _offline_steps(session: Path) -> list[int]:
         r["history"]["item"] for r in wandb_files.records(session) if r.get("type") == "history"
     ]
     return [int(item["t"]) for item in items if "t" in item]
+
+
+def resolve_mode(mode: str) -> str:
+    """W&B's mode for `auto`: online where W&B has a key (WANDB_API_KEY or `wandb
+    login`), else offline; any other mode as it is."""
+    if mode == "auto":
+        return "online" if os.environ.get("WANDB_API_KEY") or _logged_in() else "offline"
+    return mode
 
 
 def _logged_in() -> bool:
