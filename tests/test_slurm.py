@@ -155,6 +155,21 @@ def test_a_packed_job_requeued_mid_run_skips_its_finished_run_and_resumes_the_ot
     assert list(array_tasks(tmp_path / "slurm").values()) == ["COMPLETED"]
 
 
+def test_a_refused_run_in_a_packed_job_fails_the_sweep_not_the_other_run(tmp_path, cache_dir):
+    """ecosys refuses regime=accumulate with retrain_real (it exits 2): the job goes on to
+    its other run, as if each had a job of its own, and the sweep reports the refusal."""
+    grid = ["data_quality=retrain_real", "regime=accumulate,replace"]
+    args = [*SLURM, "hydra.launcher.runs_per_job=2", *small_args(tmp_path / "slurm", cache_dir)]
+    proc = cli(*args, *grid, check=False)
+    assert proc.returncode != 0
+    failed = proc.stderr.partition("Error executing job with overrides: ")[2].splitlines()
+    assert failed and "'regime=accumulate'" in failed[0], proc.stderr
+    assert "the run exited with status 2" in proc.stderr
+    (run,) = runs_by_name(tmp_path / "slurm").values()  # the refused run never opened one
+    assert "done: " in (run / "log.txt").read_text()
+    assert list(array_tasks(tmp_path / "slurm").values()) == ["COMPLETED"]
+
+
 def test_a_cancelled_job_is_reported_not_waited_on(tmp_path, cache_dir):
     """The job holds at t = 1 until cancelled: it cannot end first, however fast."""
     hold = tmp_path / "hold"

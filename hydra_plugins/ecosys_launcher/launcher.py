@@ -123,8 +123,11 @@ class PackedJob:
                 if self.stopping:  # submitit's exit after requeuing the job
                     raise
                 # ecosys refusing this one cell (a config error, a run locked elsewhere):
-                # its message is in the job's log; the next cell goes on
-                error = RuntimeError(f"the run exited with status {stop.code}; see its log")
+                # the next cell goes on; the refusal is in the job's stderr
+                import submitit
+
+                stderr = submitit.JobEnvironment().paths.stderr
+                error = RuntimeError(f"the run exited with status {stop.code}: see {stderr}")
                 ret = JobReturn(overrides=cell[0], status=JobStatus.FAILED, _return_value=error)
             if self.stopping and ret.status == JobStatus.FAILED:
                 # submitit would not requeue (timed out too many times): the job is over
