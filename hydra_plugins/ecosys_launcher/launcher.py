@@ -50,6 +50,8 @@ ConfigStore.instance().store(
 
 
 class PackedSlurmLauncher(SlurmLauncher):
+    """SlurmLauncher submitting one job per runs_per_job cells (PackedJob runs them)."""
+
     def __init__(self, runs_per_job: int = 1, **params: Any) -> None:
         if runs_per_job < 1:
             raise ValueError(f"hydra.launcher.runs_per_job must be 1 or more, not {runs_per_job}")
