@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -29,22 +30,46 @@ def runs_by_name(root: Path) -> dict[str, Path]:
     return {p.parent.name: p.parent for p in root.rglob("run.json")}
 
 
-def test_a_2x2_grid_on_slurm_equals_the_same_runs_done_locally(tmp_path, cache_dir, capsys):
+def array_tasks(out: Path) -> dict[str, str]:
+    """The SLURM array tasks of the sweep under out (submitit's job folders), by sacct:
+    task id -> state."""
+    ids = {p.name.partition("_")[0] for p in (out / ".submitit").iterdir() if p.is_dir()}
+    lines = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(sorted(ids))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return dict(line.split("|") for line in lines)
+
+
+@pytest.mark.parametrize("runs_per_job, jobs", [(1, 4), (2, 2)], ids=["a job a run", "packed"])
+def test_a_2x2_grid_on_slurm_equals_the_same_runs_done_locally(
+    runs_per_job, jobs, tmp_path, cache_dir, capsys
+):
+    """Packed (hydra.launcher.runs_per_job = 2), the four runs are two jobs, two runs each."""
     grid = ["diversity=d1,d2", "data_quality=beam,temp1"]
+    packing = f"hydra.launcher.runs_per_job={runs_per_job}"
     start = time.monotonic()
-    proc = cli(*SLURM, *grid, *small_args(tmp_path / "slurm", cache_dir))
+    proc = cli(*SLURM, packing, *grid, *small_args(tmp_path / "slurm", cache_dir))
     on_slurm = time.monotonic() - start
+    tasks = array_tasks(tmp_path / "slurm")
+    with capsys.disabled():
+        print(f"\nsacct: {tasks}")
+    assert len(tasks) == jobs and set(tasks.values()) == {"COMPLETED"}, tasks
     assert "Submitit 'slurm' sweep output dir" in proc.stdout
     start = time.monotonic()
     cli("--multirun", *grid, *small_args(tmp_path / "local", cache_dir))
     local = time.monotonic() - start
     with capsys.disabled():
-        print(f"\n2 × 2 grid: {on_slurm:.1f} s on SLURM, {local:.1f} s locally (one process)")
+        print(
+            f"2 × 2 grid, {runs_per_job} run(s) a job: {on_slurm:.1f} s on SLURM, "
+            f"{local:.1f} s locally (one process)"
+        )
     slurm_runs, local_runs = runs_by_name(tmp_path / "slurm"), runs_by_name(tmp_path / "local")
     assert sorted(slurm_runs) == sorted(local_runs) and len(slurm_runs) == 4
     for name, run in slurm_runs.items():
         assert snapshot(run) == snapshot(local_runs[name]), name
-    assert list((tmp_path / "slurm" / ".submitit").iterdir())  # submitit's job folders
 
 
 def _job_id(out: Path) -> str:
@@ -91,6 +116,58 @@ def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir
         ["sacct", "-j", job, "-n", "-X", "-o", "State"], capture_output=True, text=True
     ).stdout
     assert "COMPLETED" in states
+
+
+def test_a_packed_job_requeued_mid_run_skips_its_finished_run_and_resumes_the_other(
+    tmp_path, cache_dir
+):
+    """Two runs in one job (runs_per_job = 2): T = 2 finishes, T = 4 holds at t = 2
+    ($ECOSYS_HOLD: T = 2 never reaches it) until the test has requeued the job. The
+    requeued job reruns the finished run as a no-op and resumes the other; both end
+    identical to local runs."""
+    hold = tmp_path / "hold"
+    hold.write_text("2")
+    grid = ["diversity=d2", "T=2,4"]
+    args = [*SLURM, "hydra.launcher.runs_per_job=2", *small_args(tmp_path / "slurm", cache_dir)]
+    sweep = start_cli(*args, *grid, env={"ECOSYS_HOLD": str(hold)})
+    job = _job_id(tmp_path / "slurm")
+    _wait_for_log(tmp_path / "slurm", "holding at t=2")
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    _wait_for_log(tmp_path / "slurm", "holding at t=2", times=2)
+    hold.unlink()
+    out, _ = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, out
+    slurm_runs = runs_by_name(tmp_path / "slurm")
+    assert len(slurm_runs) == 2
+    for run in slurm_runs.values():  # both started twice, each on its own run dir
+        assert (run / "log.txt").read_text().count("run dir ") == 2, run.name
+    (finished,) = [r for r in slurm_runs.values() if "holding" not in (r / "log.txt").read_text()]
+    # the rerun was a no-op: nothing the run computed was written again
+    rerun = [line for line in (finished / "log.txt").read_text().splitlines() if "run dir " in line]
+    rerun_at = datetime.strptime(rerun[1][1:20], "%Y-%m-%d %H:%M:%S").timestamp()
+    for sub in ("ppl", "gen", "pools", "ckpt"):
+        assert all(f.stat().st_mtime < rerun_at for f in (finished / sub).rglob("*")), sub
+    cli("--multirun", *grid, *small_args(tmp_path / "local", cache_dir))
+    local_runs = runs_by_name(tmp_path / "local")
+    assert sorted(slurm_runs) == sorted(local_runs)
+    for name, run in slurm_runs.items():
+        assert snapshot(run) == snapshot(local_runs[name]), name
+    assert list(array_tasks(tmp_path / "slurm").values()) == ["COMPLETED"]
+
+
+def test_a_refused_run_in_a_packed_job_fails_the_sweep_not_the_other_run(tmp_path, cache_dir):
+    """ecosys refuses regime=accumulate with retrain_real (it exits 2): the job goes on to
+    its other run, as if each had a job of its own, and the sweep reports the refusal."""
+    grid = ["data_quality=retrain_real", "regime=accumulate,replace"]
+    args = [*SLURM, "hydra.launcher.runs_per_job=2", *small_args(tmp_path / "slurm", cache_dir)]
+    proc = cli(*args, *grid, check=False)
+    assert proc.returncode != 0
+    failed = proc.stderr.partition("Error executing job with overrides: ")[2].splitlines()
+    assert failed and "'regime=accumulate'" in failed[0], proc.stderr
+    assert "the run exited with status 2" in proc.stderr
+    (run,) = runs_by_name(tmp_path / "slurm").values()  # the refused run never opened one
+    assert "done: " in (run / "log.txt").read_text()
+    assert list(array_tasks(tmp_path / "slurm").values()) == ["COMPLETED"]
 
 
 def test_a_cancelled_job_is_reported_not_waited_on(tmp_path, cache_dir):
