@@ -97,7 +97,10 @@ def assemble(cfg: DictConfig) -> Roster:
             None if synthetic else models.load_tokenizer(base.tokenizer_source(mcfg, bases[f]))
         )
 
-    corpora = {(f, c): corpus.load(cfg, com_cfgs[c], tokenizers[f]) for f, c in sorted(set(who))}
+    corpora = {
+        (f, c): corpus.load(cfg, com_cfgs[c], tokenizers[f], f"communities.{c}" if c else "data")
+        for f, c in sorted(set(who))
+    }
     if len(com_cfgs) > 1 and cfg.scale.trim_communities:
         for f in {f for f, _ in who}:
             shortest = min(len(corpora[f, c].train) for c in com_cfgs if (f, c) in corpora)
