@@ -209,8 +209,7 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
     `group` names the sweep the run belongs to (the tracker's group). Under
     `accelerate launch` every process calls this; ecosys/ranks.py says who does what."""
     config.validate(cfg)
-    if cfg.runtime.threads:
-        torch.set_num_threads(cfg.runtime.threads)
+    torch.set_num_threads(ranks.threads(cfg.runtime.threads))  # else the CPUs allotted
     accelerator = ranks.accelerator(cfg)
     if not accelerator.is_main_process:  # one process tells the story
         log.parent.setLevel(logging.WARNING)
