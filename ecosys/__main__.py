@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from ecosys import config
+from ecosys.config.cli import refuse
 from ecosys.store import RunLocked
 
 config.register()
@@ -40,8 +41,7 @@ def main(cfg: DictConfig) -> str:
         group = Path(hc.sweep.dir).resolve().name if hc.mode == RunMode.MULTIRUN else None
         return str(loop.run(cfg, root=root, group=group))
     except (config.ConfigError, RunLocked) as err:
-        print(f"ecosys: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        refuse(err)
 
 
 def cli() -> None:
@@ -55,8 +55,7 @@ def cli() -> None:
     try:
         main()
     except (ConfigCompositionException, OverrideParseException) as err:
-        print(f"ecosys: error: {composition_error(err)}", file=sys.stderr)
-        sys.exit(2)
+        refuse(composition_error(err))
 
 
 def composition_error(err: Exception) -> config.ConfigError:

@@ -32,17 +32,27 @@ def load(
     cfg: DictConfig,
     dcfg: DictConfig | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
+    key: str = "data",
 ) -> Corpus:
-    """The corpus dcfg (default: cfg.data) names, with valid/test capped by the scale."""
+    """The corpus dcfg (default: cfg.data, at config key `key`) names, with valid/test
+    capped by the scale; a ConfigError if a split holds no block."""
     dcfg = cfg.data if dcfg is None else dcfg
     if dcfg.source == "synthetic":
         corpus = synthetic(cfg.world, dcfg.block_size, dcfg.topics)
     elif dcfg.source == "pool":
         corpus = pool(dcfg, cfg.seed)
+        if empty := [split for split in SPLITS if len(getattr(corpus, split)) == 0]:
+            n = sum(len(getattr(corpus, split)) for split in SPLITS)
+            raise config.ConfigError(
+                f"{key}.pool_t",
+                f"the pool {config.pool_file(dcfg)} has {n} blocks: its 80/10/10 cut leaves "
+                f"{' and '.join(empty)} without one",
+                "pick a pool of at least 10 blocks",
+            )
     else:
         if not cfg.runtime.progress:
             datasets.disable_progress_bars()
-        corpus = text(dcfg, tokenizer, Path(cfg.cache_dir).expanduser() / "datasets")
+        corpus = text(dcfg, tokenizer, Path(cfg.cache_dir).expanduser() / "datasets", key)
     s = cfg.scale
     return Corpus(
         train=corpus.train,
@@ -103,10 +113,13 @@ def raw_text(dcfg: DictConfig, cache_dir: Path) -> DatasetDict:
     )
 
 
-def text(dcfg: DictConfig, tokenizer: PreTrainedTokenizerBase, cache_dir: Path) -> Corpus:
+def text(
+    dcfg: DictConfig, tokenizer: PreTrainedTokenizerBase, cache_dir: Path, key: str = "data"
+) -> Corpus:
     """Tokenize every line, then group into blocks as run_clm's `group_texts` does:
     each map batch of `group_batch` lines is concatenated and cut into blocks of
-    block_size, its remainder dropped."""
+    block_size, its remainder dropped. Every split must give a block (training,
+    validation and the test all need one): a ConfigError names the split's key if not."""
     raw = raw_text(dcfg, cache_dir)
     column, size = dcfg.text_column, dcfg.block_size
 
@@ -130,6 +143,9 @@ def text(dcfg: DictConfig, tokenizer: PreTrainedTokenizerBase, cache_dir: Path) 
         remove_columns=["ids"],
         desc=f"blocks of {size}",
     )
+    for ours, split in SPLITS.items():
+        if blocks[split].num_rows == 0:  # (and no input_ids column: nothing was returned)
+            raise no_block(dcfg, ours, sum(map(len, tokens[split]["ids"])), key)
     arrays = [
         np.asarray(blocks[split].with_format("numpy")["input_ids"], dtype=np.int64).reshape(
             -1, size
@@ -137,6 +153,28 @@ def text(dcfg: DictConfig, tokenizer: PreTrainedTokenizerBase, cache_dir: Path) 
         for split in SPLITS.values()
     ]
     return Corpus(*arrays)
+
+
+def no_block(dcfg: DictConfig, split: str, n_tokens: int, key: str) -> config.ConfigError:
+    """The error for a split that gives no block of block_size: too few tokens, or
+    enough tokens that no batch of group_batch lines holds a block's worth."""
+    size = dcfg.block_size
+    if dcfg.source == "files":
+        where, what = f"{key}.{split}", dcfg[split]
+    else:
+        where, what = f"{key}.hub_id", f"{dcfg.hub_id}'s {SPLITS[split]} split"
+    if n_tokens < size:
+        return config.ConfigError(
+            where,
+            f"{what} holds {n_tokens} tokens, fewer than one block of {key}.block_size={size}",
+            f"give it at least {size} tokens of text, or lower {key}.block_size",
+        )
+    return config.ConfigError(
+        where,
+        f"{what} holds {n_tokens} tokens, but no batch of {key}.group_batch={dcfg.group_batch} "
+        f"lines holds a block of {size} (each batch drops its remainder)",
+        f"raise {key}.group_batch",
+    )
 
 
 def budget(n_train: int, fraction: float, max_blocks: int | None, seed: int) -> np.ndarray:

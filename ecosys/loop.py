@@ -215,8 +215,7 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
     if RunStore.finished(run_dir, cfg) and caught_up(cfg, run_dir, cfg.T):
         log.info("%s holds T = %d iterations already: nothing to do", run_dir, cfg.T)
         return run_dir  # not a byte written: a finished cell of a rerun grid is a no-op
-    if cfg.runtime.threads:
-        torch.set_num_threads(cfg.runtime.threads)
+    torch.set_num_threads(ranks.threads(cfg.runtime.threads))  # else the CPUs allotted
     accelerator = ranks.accelerator(cfg)
     if not accelerator.is_main_process:  # one process tells the story
         log.parent.setLevel(logging.WARNING)

@@ -30,7 +30,7 @@ from transformers import PreTrainedTokenizerBase
 
 import ecosys
 from ecosys import base, config, corpus, models
-from ecosys.ranks import Ranks
+from ecosys.ranks import Ranks, allocated_cpus
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,10 @@ def assemble(cfg: DictConfig) -> Roster:
             None if synthetic else models.load_tokenizer(base.tokenizer_source(mcfg, bases[f]))
         )
 
-    corpora = {(f, c): corpus.load(cfg, com_cfgs[c], tokenizers[f]) for f, c in sorted(set(who))}
+    corpora = {
+        (f, c): corpus.load(cfg, com_cfgs[c], tokenizers[f], f"communities.{c}" if c else "data")
+        for f, c in sorted(set(who))
+    }
     if len(com_cfgs) > 1 and cfg.scale.trim_communities:
         for f in {f for f, _ in who}:
             shortest = min(len(corpora[f, c].train) for c in com_cfgs if (f, c) in corpora)
@@ -208,6 +211,10 @@ def describe(roster: Roster, info: dict[str, Any], ranks: Ranks) -> None:
         f"{sizes[0]} blocks" if len(set(sizes)) == 1 else "/".join(map(str, sizes)),
         roster.dropped,
         f"; {ranks.k} processes" if ranks.k > 1 else "",
+    )
+    cpus, source = allocated_cpus()
+    log.info(
+        "torch threads: %d per process (allotted: %d, %s)", torch.get_num_threads(), cpus, source
     )
     if ranks.k > 1:
         world = dist.get_world_size() if dist.is_initialized() else 1

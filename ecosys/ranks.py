@@ -95,6 +95,26 @@ def join_slurm_tasks() -> None:
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False)  # Accelerate picks the GPU
 
 
+def allocated_cpus() -> tuple[int, str]:
+    """The CPUs this process was given, and who said so: SLURM's SLURM_CPUS_PER_TASK,
+    else the process's CPU affinity (a cgroup, taskset, a container's cpuset), shared
+    among the processes `accelerate launch` started on this machine. Not the node's
+    cores, torch's default: on a shared node that oversubscribes every CPU."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) >= 1:
+        return int(slurm), "SLURM_CPUS_PER_TASK"
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    n = len(os.sched_getaffinity(0))
+    if local == 1:
+        return n, "CPU affinity"
+    return max(1, n // local), f"CPU affinity ({n}) over {local} local processes"
+
+
+def threads(requested: int | None) -> int:
+    """Torch's intra-op threads for this process: runtime.threads if set, else its CPUs."""
+    return requested or allocated_cpus()[0]
+
+
 def accelerator(cfg: DictConfig) -> Accelerator:
     """The process's Accelerator. Several launched processes without a GPU join one
     process group on the CPU (gloo): Accelerate would otherwise run them as

@@ -7,13 +7,17 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from helpers import cli, only_run_dir, small_args, start_cli
+from helpers import cli, cli_env, make_cfg, only_run_dir, small_args, start_cli
+from test_horizon import fingerprint
 from test_loop import snapshot
+
+from ecosys import config
 
 pytestmark = [
     pytest.mark.slurm,
@@ -182,3 +186,65 @@ def test_a_cancelled_job_is_reported_not_waited_on(tmp_path, cache_dir):
     out, _ = sweep.communicate(timeout=120)
     assert sweep.returncode != 0
     assert "CANCELLED" in out
+
+
+def test_a_grid_run_again_finishes_only_its_cancelled_and_failed_cells(tmp_path, cache_dir):
+    """2 × 2 on SLURM: one job is cancelled mid-run (held at t = 1), one cell fails (its
+    run dir's units/ is a file); `ecosys.sweep status` says so; the same command again
+    completes exactly those two: the finished cells keep every byte and mtime, and the
+    resumed cell equals an uninterrupted run."""
+    out, grid = tmp_path / "slurm", ["diversity=d1,d2", "data_quality=beam,temp1"]
+    args = [*SLURM, *grid, *small_args(out, cache_dir, "T=3")]
+    cells = [(d, q) for d in ("d1", "d2") for q in ("beam", "temp1")]  # the array's order
+    names = [
+        config.run_name(make_cfg(f"diversity={d}", f"data_quality={q}", "T=3")) for d, q in cells
+    ]
+    broken = out / names[3]
+    broken.mkdir(parents=True)
+    (broken / "units").write_text("not a directory")  # the cell fails at its first commit
+    hold = tmp_path / "hold"
+    hold.write_text("1")
+    sweep = start_cli(*args, env={"ECOSYS_HOLD": str(hold)})
+    job = _job_id(out).partition("_")[0]
+    _wait_for_log(out, "holding at t=1")
+    (held,) = [p.parent.name for p in out.glob("*/log.txt") if "holding" in p.read_text()][:1]
+    cancelled = names.index(held)
+    subprocess.run(["scancel", f"{job}_{cancelled}"], check=True)
+    for _ in range(300):  # the cancelled task is gone before the others go on
+        state = subprocess.run(
+            ["sacct", "-n", "-X", "-o", "State", "-j", f"{job}_{cancelled}"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        if "CANCELLED" in state:
+            break
+        time.sleep(0.2)
+    hold.unlink()
+    first, _ = sweep.communicate(timeout=300)
+    assert sweep.returncode != 0, first
+
+    before = sweep_status(out)
+    states = {line.split()[2] for line in before.splitlines()[:4]}
+    assert {"done", "failed"} <= states and states & {"cancelled", "partial"}, before
+    finished = [out / n for i, n in enumerate(names) if i not in (cancelled, 3)]
+    prints = {run: fingerprint(run) for run in finished}
+    (broken / "units").unlink()
+
+    cli(*args)
+    after = sweep_status(out)
+    assert after.splitlines()[-1] == "4 cells: 4 done", after
+    assert all(fingerprint(run) == prints[run] for run in finished)
+    d, q = cells[cancelled]
+    cli(*small_args(tmp_path / "local", cache_dir, "T=3", f"diversity={d}", f"data_quality={q}"))
+    assert snapshot(out / held) == snapshot(only_run_dir(tmp_path / "local"))
+    print(f"\nstatus before the re-run:\n{before}\nstatus after:\n{after}")
+
+
+def sweep_status(out: Path) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "ecosys.sweep", "status", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=cli_env(),
+    ).stdout

@@ -8,6 +8,8 @@ names the key and the fix in one line.
 
 from __future__ import annotations
 
+import codecs
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -69,16 +71,7 @@ RANGES: list[Row] = [
     ("generate.num_beams", *_ge(1), "set generate.num_beams=5"),
     ("generate.batch_size", *_ge(1), "set generate.batch_size=32"),
     ("generate.repetition_penalty", *_gt(0), "use 1.0 for no penalty"),
-    ("data.block_size", *_ge(2), "use 128 (the paper)"),
-    ("lenses.subsample", *_ge(2), "use lenses.subsample=64 (self-BLEU needs other rows)"),
-    *[
-        (f"measure.{k}", *_ge(2), "use the default")
-        for k in ("fresh_blocks", "model_samples", "js_blocks")
-    ],
-    ("measure.smoothing", lambda v: 0 < v < 1, "must be in (0, 1)", "use measure.smoothing=1e-4"),
-]
-
-SAMPLING: list[Row] = [  # where generate.do_sample
+    # checked under beam search too: a value no decoding can use is a typo, not a choice
     (
         "generate.temperature",
         *_gt(0),
@@ -90,7 +83,17 @@ SAMPLING: list[Row] = [  # where generate.do_sample
         "must be in (0, 1]",
         "use generate.top_p=1.0 (the paper)",
     ),
-    ("generate.top_k", *_ge(0), "use 50 (the paper)"),
+    ("generate.top_k", *_ge(0), "use 50 (the paper), or 0 for no top-k cut"),
+    ("data.block_size", *_ge(2), "use 128 (the paper)"),
+    ("lenses.subsample", *_ge(2), "use lenses.subsample=64 (self-BLEU needs other rows)"),
+    *[
+        (f"measure.{k}", *_ge(2), "use the default")
+        for k in ("fresh_blocks", "model_samples", "js_blocks")
+    ],
+    ("measure.smoothing", lambda v: 0 < v < 1, "must be in (0, 1)", "use measure.smoothing=1e-4"),
+]
+
+SAMPLING: list[Row] = [  # where generate.do_sample
     (
         "generate.num_beams",
         lambda v: v == 1,
@@ -126,6 +129,23 @@ def validate(cfg: DictConfig) -> None:
         _check(ok(v), key, f"{problem}, got {v}", fix)
     for check in (_diversity, _data_quality, _measure, _world, _corpora):
         check(cfg)
+    check_out_dir(cfg.out_dir)
+
+
+def check_out_dir(path: str, key: str = "out_dir") -> None:
+    """`path` is a directory or can be made one, without making it: a path under a
+    regular file or a read-only directory would otherwise fail at the first write,
+    with a traceback, after the corpus was loaded."""
+    p = Path(path).expanduser().absolute()
+    there = next(q for q in (p, *p.parents) if os.path.exists(q))  # the root always does
+    fix = f"point {key} at a directory you can write to (or a path that can be made one)"
+    _check(
+        there.is_dir(),
+        key,
+        f"{path} cannot be a directory: {there} is a file" if there != p else f"{path} is a file",
+        fix,
+    )
+    _check(os.access(there, os.W_OK | os.X_OK), key, f"{there} is not writable", fix)
 
 
 def _diversity(cfg: DictConfig) -> None:
@@ -208,12 +228,13 @@ def _world(cfg: DictConfig) -> None:
 
 def _corpora(cfg: DictConfig) -> None:
     """Every (model, corpus) pair of the run's families and communities."""
-    corpora = cfg.communities.values() or [cfg.data]
+    keys = {f"communities.{c}": d for c, d in cfg.communities.items()} or {"data": cfg.data}
+    corpora = keys.values()
     for mcfg in cfg.families.values() or [cfg.model]:
         for dcfg in corpora:
             _model(mcfg, dcfg)
-    for dcfg in corpora:
-        _data(dcfg)
+    for key, dcfg in keys.items():
+        _data(dcfg, key)
         _check(
             dcfg.block_size == block_size(cfg),
             "communities",
@@ -286,16 +307,17 @@ def _model(m: DictConfig, data: DictConfig) -> None:
         )
 
 
-def _data(d: DictConfig) -> None:
+def _data(d: DictConfig, key: str = "data") -> None:
+    """A corpus's config; `key` is where it sits (data, or communities.NAME)."""
     if d.source == "files":
         for split in ("train", "valid", "test"):
             _check(
                 d[split] is not None,
-                f"data.{split}",
+                f"{key}.{split}",
                 "data=files needs a train, a valid and a test file",
-                f"set data.{split}=/path/to/{split}.txt",
+                f"set {key}.{split}=/path/to/{split}.txt",
             )
-            _exists(d[split], f"data.{split}", "a file", f"point data.{split} at a local text file")
+            _text_file(d[split], f"{key}.{split}")
     if d.source == "hub":
         _check(
             d.hub_id is not None, "data.hub_id", "data from the hub needs an id", "set data.hub_id"
@@ -310,6 +332,43 @@ def _data(d: DictConfig) -> None:
         )
     if d.source == "pool":
         _pool(d)
+
+
+CHUNK = 1 << 20  # bytes read at a time: WikiText-2's train file is 11 MB
+
+
+def _text_file(path: str, key: str) -> None:
+    """A corpus file must be a readable file of UTF-8 text that holds some: datasets'
+    text loader would fail on anything else only after the model is loaded, or take NUL
+    bytes for text. Its token count can only be checked once tokenized (corpus.text)."""
+    p = Path(path).expanduser()
+    fix = f"point {key} at a UTF-8 text file, one line per document line"
+    what = "a directory" if p.is_dir() else "not a file" if p.exists() else "missing"
+    _check(p.is_file(), key, f"{path} is {what}", fix)
+    try:
+        f = p.open("rb")
+    except OSError as err:
+        raise ConfigError(
+            key, f"{path} cannot be read ({err.strerror})", f"make it readable, or {fix}"
+        ) from None
+    decoder, size, text = codecs.getincrementaldecoder("utf-8")(), 0, False
+    with f:
+        while True:
+            chunk = f.read(CHUNK)
+            nul = chunk.find(b"\0")
+            _check(nul < 0, key, f"{path} is binary: a NUL byte at offset {size + nul}", fix)
+            pending = len(decoder.getstate()[0])  # a character's first bytes, from the last chunk
+            try:
+                s = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as err:
+                where = size - pending + err.start
+                raise ConfigError(key, f"{path} is not UTF-8 text (offset {where})", fix) from None
+            text = text or (bool(s) and not s.isspace())
+            size += len(chunk)
+            if not chunk:
+                break
+    _check(size > 0, key, f"{path} is empty", fix)
+    _check(text, key, f"{path} holds only whitespace", fix)
 
 
 def _pool(d: DictConfig) -> None:

@@ -254,7 +254,7 @@ class RuntimeConfig:
 
     progress: bool = True
     cpu: bool = False  # force CPU even where a GPU is present
-    threads: int | None = None  # torch intra-op threads; null = torch's default
+    threads: int | None = None  # torch intra-op threads; null = the CPUs allotted (ranks.py)
     lock_timeout: float = 0.0  # seconds to wait for a run dir held by another process
     preempt_grace_s: float = 30.0  # SLURM's SIGUSR2 waits ≤ this long for a unit boundary
     compile: bool = False  # torch.compile each base's forward: train, score, generate (lean)
