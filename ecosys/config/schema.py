@@ -33,7 +33,7 @@ class Arch(StrEnum):
 
 
 class Dtype(StrEnum):
-    default = "default"  # bfloat16 on a GPU, float32 on the CPU
+    default = "default"  # float32 weights (bf16 compute: train.mixed_precision=bf16)
     float32 = "float32"
     bfloat16 = "bfloat16"
     float16 = "float16"
