@@ -53,7 +53,7 @@ class ModelCache:
         src = self.members[m].base
         if src not in self.bases:
             mcfg = self.members[m].model
-            dtype = models.dtype(mcfg.dtype, self.cfg.runtime.cpu)
+            dtype = models.dtype(mcfg.dtype)
             model = models.load(src, dtype, mcfg.attn_implementation).to(self.accelerator.device)
             if self.cfg.runtime.compile:
                 model = models.compiled(model)

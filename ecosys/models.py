@@ -90,7 +90,7 @@ def context_length(name_or_path: str) -> int:
     raise ValueError(f"cannot tell the context length of {name_or_path}")
 
 
-def dtype(name: str, cpu: bool) -> torch.dtype:
+def dtype(name: str) -> torch.dtype:
     """model.dtype; "default" is float32 everywhere (never 'auto', which loads OPT in
     float16): bf16 weights round away AdamW's updates below 2^-8 of a weight, and at the
     paper's lr 1e-5 most are. bf16 compute is train.mixed_precision=bf16 (autocast over
