@@ -345,7 +345,8 @@ def test_run_id_counts_only_departures_from_the_schema_defaults():
     assert tree["generate"]["repetition_penalty"] == 1.0  # the schema's default
     del tree["generate"]["repetition_penalty"]
     del tree["measure"]
-    assert config.departures(tree) == config.identity(cfg)
+    assert config.departures(tree) == {**config.identity(cfg), "T": 2}  # T: no identity
+    assert "T" not in config.identity(cfg)
     assert config.identity(cfg)["generate"]["do_sample"] is True
     assert "runtime" not in config.identity(cfg) and "out_dir" not in config.identity(cfg)
     assert config.identity(cfg)["train"]["lr"] == 3e-4  # no default: always in

@@ -9,7 +9,8 @@ and names the key and the fix in one line. Nothing is written before both have p
     names   identity and config hash, condition labels, run name, shares, block size
 """
 
-from ecosys.config.checks import ConfigError, check_budget, check_context, validate
+from ecosys.config.checks import check_budget, check_context, validate
+from ecosys.config.errors import ConfigError
 from ecosys.config.names import (
     block_size,
     condition,

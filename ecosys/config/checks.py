@@ -1,5 +1,7 @@
 """Validation before compute: everything decidable from the config alone.
 
+(What a run reads, models, corpora and files, is checked in inputs.py.)
+
 Hydra has already rejected unknown keys, wrong types and values outside a closed set
 (the schema's enums). What is left: ranges, as rows of one table, and values checked
 against each other, one small function per group. Every failure is a ConfigError that
@@ -8,25 +10,15 @@ names the key and the fix in one line.
 
 from __future__ import annotations
 
-import codecs
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ecosys.config.names import block_size, pool_file
-
-
-class ConfigError(ValueError):
-    """A bad config value: `key` names it, the message says what to do."""
-
-    def __init__(self, key: str, problem: str, fix: str):
-        self.key, self.problem, self.fix = key, problem, fix
-        super().__init__(f"{key}: {problem} — {fix}")
-
+from ecosys.config.errors import check
+from ecosys.config.inputs import corpora
 
 Row = tuple[str, Callable[[Any], bool], str, str]  # key, predicate, problem, fix
 
@@ -109,11 +101,6 @@ SYNTHETIC_WORLD: list[Row] = [  # where data.source is synthetic
 ]
 
 
-def _check(ok: bool, key: str, problem: str, fix: str) -> None:
-    if not ok:
-        raise ConfigError(key, problem, fix)
-
-
 def _rows(cfg: DictConfig) -> Iterator[Row]:
     yield from RANGES
     if cfg.generate.do_sample:
@@ -126,9 +113,9 @@ def validate(cfg: DictConfig) -> None:
     """Static checks: everything decidable from the config alone, before any compute."""
     for key, ok, problem, fix in _rows(cfg):
         v = OmegaConf.select(cfg, key)
-        _check(ok(v), key, f"{problem}, got {v}", fix)
-    for check in (_diversity, _data_quality, _measure, _world, _corpora):
-        check(cfg)
+        check(ok(v), key, f"{problem}, got {v}", fix)
+    for group in (_diversity, _data_quality, _measure, _world, corpora):
+        group(cfg)
     check_out_dir(cfg.out_dir)
 
 
@@ -139,13 +126,13 @@ def check_out_dir(path: str, key: str = "out_dir") -> None:
     p = Path(path).expanduser().absolute()
     there = next(q for q in (p, *p.parents) if os.path.exists(q))  # the root always does
     fix = f"point {key} at a directory you can write to (or a path that can be made one)"
-    _check(
+    check(
         there.is_dir(),
         key,
         f"{path} cannot be a directory: {there} is a file" if there != p else f"{path} is a file",
         fix,
     )
-    _check(os.access(there, os.W_OK | os.X_OK), key, f"{there} is not writable", fix)
+    check(os.access(there, os.W_OK | os.X_OK), key, f"{there} is not writable", fix)
 
 
 def _diversity(cfg: DictConfig) -> None:
@@ -153,19 +140,19 @@ def _diversity(cfg: DictConfig) -> None:
     if d.shares is None:
         return
     w = list(d.shares)
-    _check(
+    check(
         len(w) == d.m,
         "diversity.shares",
         f"has {len(w)} entries but diversity.m={d.m}",
         f"set diversity.m={len(w)} or give {d.m} shares",
     )
-    _check(
+    check(
         all(x > 0 for x in w),
         "diversity.shares",
         f"must all be > 0, got {w}",
         "give every model a positive share",
     )
-    _check(
+    check(
         abs(sum(w) - 1.0) < 1e-6,
         "diversity.shares",
         f"must sum to 1, sum is {sum(w):.6g}",
@@ -175,20 +162,20 @@ def _diversity(cfg: DictConfig) -> None:
 
 def _data_quality(cfg: DictConfig) -> None:
     dq = cfg.data_quality
-    _check(
+    check(
         not (dq.retrain_real and dq.real_fraction > 0),
         "data_quality.real_fraction",
         "has no meaning with data_quality.retrain_real (no pool is made)",
         "use data_quality=retrain_real alone",
     )
     regime = cfg.regime.name
-    _check(
+    check(
         not (dq.retrain_real and regime != "replace"),
         "regime",
         f"regime={regime} accumulates pools, but data_quality=retrain_real makes none",
         "use regime=replace with data_quality=retrain_real, or another data_quality",
     )
-    _check(
+    check(
         cfg.regime.keep_real or regime != "replace",
         "regime.keep_real",
         "is false, but regime=replace accumulates no real set to drop",
@@ -198,7 +185,7 @@ def _data_quality(cfg: DictConfig) -> None:
 
 def _measure(cfg: DictConfig) -> None:
     ms = cfg.measure
-    _check(
+    check(
         ms.model_samples <= ms.fresh_blocks,
         "measure.model_samples",
         f"is {ms.model_samples}, but their first tokens come from {ms.fresh_blocks} fresh blocks",
@@ -210,194 +197,25 @@ def _world(cfg: DictConfig) -> None:
     w = cfg.world
     for dcfg in cfg.communities.values() or [cfg.data]:
         bad = [k for k in dcfg.topics or [] if not 0 <= k < w.topics]
-        _check(
+        check(
             not bad,
             "data.topics",
             f"{bad} are not topics of a world with world.topics={w.topics}",
             f"pick topics in 0 … {w.topics - 1}",
         )
     if cfg.data.source == "synthetic":
-        _check(
+        check(
             1 <= w.min_successors <= w.max_successors <= w.vocab_size,
             "world.min_successors",
             "need 1 ≤ min_successors ≤ max_successors ≤ vocab_size",
             "use 4 and 32",
         )
-        _check(0 <= w.zipf_min <= w.zipf_max, "world.zipf_min", "need 0 ≤ min ≤ max", "0.7/1.5")
-
-
-def _corpora(cfg: DictConfig) -> None:
-    """Every (model, corpus) pair of the run's families and communities."""
-    keys = {f"communities.{c}": d for c, d in cfg.communities.items()} or {"data": cfg.data}
-    corpora = keys.values()
-    for mcfg in cfg.families.values() or [cfg.model]:
-        for dcfg in corpora:
-            _model(mcfg, dcfg)
-    for key, dcfg in keys.items():
-        _data(dcfg, key)
-        _check(
-            dcfg.block_size == block_size(cfg),
-            "communities",
-            f"has block_size {dcfg.block_size}, another {block_size(cfg)}",
-            "give all communities one block_size",
-        )
-
-
-def _exists(path: str | None, key: str, what: str, fix: str, directory: bool = False) -> None:
-    if path is None:
-        return
-    p = Path(path).expanduser()
-    _check(p.is_dir() if directory else p.exists(), key, f"{path} is not {what}", fix)
-
-
-def _model(m: DictConfig, data: DictConfig) -> None:
-    _exists(
-        m.path,
-        "model.path",
-        "a directory",
-        "point model.path at a save_pretrained (or llama2.c) directory, or drop it",
-        directory=True,
-    )
-    if m.source == "pretrained":
-        _check(
-            m.path is not None or m.hub_id is not None,
-            "model.path",
-            "a pretrained model needs model.path or model.hub_id",
-            "set model.path=/dir/of/save_pretrained",
-        )
-    if m.source == "llama2c":
-        _check(
-            m.path is not None,
-            "model.path",
-            "llama2c needs the checkpoint's directory",
-            "set model.path",
-        )
-    if m.source == "random":
-        _check(
-            m.tokenizer is not None,
-            "model.tokenizer",
-            "a randomly initialised model needs a tokenizer for its vocabulary",
-            "set model.tokenizer=/dir/with/vocab.json+merges.txt (or a hub id)",
-        )
-    if m.tokenizer is not None and m.tokenizer.startswith(("/", ".", "~")):  # a path, not a hub id
-        _exists(
-            m.tokenizer, "model.tokenizer", "a directory", "point it at a tokenizer directory", True
-        )
-    if m.source in ("random", "synthetic"):
-        _check(
-            m.n_embd % m.n_head == 0,
-            "model.n_head",
-            f"n_embd={m.n_embd} is not divisible by n_head={m.n_head}",
-            "pick n_head dividing n_embd",
-        )
-    if m.source == "synthetic":
-        _check(
-            data.source in ("synthetic", "pool"),
-            "data",
-            "the synthetic model only speaks the synthetic world's language",
-            "use data=synthetic with model=tiny",
-        )
-        _check(m.pretrain.steps >= 1, "model.pretrain.steps", "must be ≥ 1", "set e.g. 600")
-    else:
-        _check(
-            data.source != "synthetic",
-            "data",
-            f"model={m.name} reads text, but data=synthetic is token ids of the synthetic world",
-            "use data=files (local text) or data=wikitext2 with a real model",
-        )
-
-
-def _data(d: DictConfig, key: str = "data") -> None:
-    """A corpus's config; `key` is where it sits (data, or communities.NAME)."""
-    if d.source == "files":
-        for split in ("train", "valid", "test"):
-            _check(
-                d[split] is not None,
-                f"{key}.{split}",
-                "data=files needs a train, a valid and a test file",
-                f"set {key}.{split}=/path/to/{split}.txt",
-            )
-            _text_file(d[split], f"{key}.{split}")
-    if d.source == "hub":
-        _check(
-            d.hub_id is not None, "data.hub_id", "data from the hub needs an id", "set data.hub_id"
-        )
-    _check(d.group_batch >= 1, "data.group_batch", "must be ≥ 1", "use 1000 (run_clm)")
-    if d.topics is not None:
-        _check(
-            d.source == "synthetic" and len(d.topics) > 0,
-            "data.topics",
-            f"selects topics of the synthetic world, got {list(d.topics)} with data={d.name}",
-            "drop data.topics, or use it with data=synthetic",
-        )
-    if d.source == "pool":
-        _pool(d)
-
-
-CHUNK = 1 << 20  # bytes read at a time: WikiText-2's train file is 11 MB
-
-
-def _text_file(path: str, key: str) -> None:
-    """A corpus file must be a readable file of UTF-8 text that holds some: datasets'
-    text loader would fail on anything else only after the model is loaded, or take NUL
-    bytes for text. Its token count can only be checked once tokenized (corpus.text)."""
-    p = Path(path).expanduser()
-    fix = f"point {key} at a UTF-8 text file, one line per document line"
-    what = "a directory" if p.is_dir() else "not a file" if p.exists() else "missing"
-    _check(p.is_file(), key, f"{path} is {what}", fix)
-    try:
-        f = p.open("rb")
-    except OSError as err:
-        raise ConfigError(
-            key, f"{path} cannot be read ({err.strerror})", f"make it readable, or {fix}"
-        ) from None
-    decoder, size, text = codecs.getincrementaldecoder("utf-8")(), 0, False
-    with f:
-        while True:
-            chunk = f.read(CHUNK)
-            nul = chunk.find(b"\0")
-            _check(nul < 0, key, f"{path} is binary: a NUL byte at offset {size + nul}", fix)
-            pending = len(decoder.getstate()[0])  # a character's first bytes, from the last chunk
-            try:
-                s = decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as err:
-                where = size - pending + err.start
-                raise ConfigError(key, f"{path} is not UTF-8 text (offset {where})", fix) from None
-            text = text or (bool(s) and not s.isspace())
-            size += len(chunk)
-            if not chunk:
-                break
-    _check(size > 0, key, f"{path} is empty", fix)
-    _check(text, key, f"{path} holds only whitespace", fix)
-
-
-def _pool(d: DictConfig) -> None:
-    _check(
-        d.run is not None,
-        "data.run",
-        "data=pool needs the run whose generated pool becomes the corpus",
-        "set data.run=runs/<sweep>/<run dir> (a finished run)",
-    )
-    pool = pool_file(d)
-    _check(
-        pool.exists(),
-        "data.pool_t",
-        f"{pool} does not exist (a run with T iterations has pools t = 0 … T-2, "
-        "and only runs whose members share one tokenizer keep token pools)",
-        "pick data.pool_t of a pool that run wrote",
-    )
-    width = np.load(pool, mmap_mode="r").shape[1]
-    _check(
-        width == d.block_size,
-        "data.block_size",
-        f"is {d.block_size}, but the pool's blocks have {width} tokens",
-        f"set data.block_size={width}",
-    )
+        check(0 <= w.zipf_min <= w.zipf_max, "world.zipf_min", "need 0 ≤ min ≤ max", "0.7/1.5")
 
 
 def check_context(block_size: int, context: int, key: str = "data.block_size") -> None:
     """A prompt block and its continuation must both fit in the model's context."""
-    _check(
+    check(
         2 * block_size <= context,
         key,
         f"{block_size} needs a context of 2×{block_size}={2 * block_size} (prompt + "
@@ -408,7 +226,7 @@ def check_context(block_size: int, context: int, key: str = "data.block_size") -
 
 def check_budget(smallest: int, n_blocks: int, n_models: int) -> None:
     """Every model must get at least one block of the N-block sample."""
-    _check(
+    check(
         smallest >= 1,
         "diversity.m",
         f"the sample has N={n_blocks} blocks, too few for {n_models} models "

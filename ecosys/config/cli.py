@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ecosys.config.checks import ConfigError, check_out_dir
+from ecosys.config.checks import check_out_dir
+from ecosys.config.errors import ConfigError
 
 
 def refuse(err: Exception) -> NoReturn:
