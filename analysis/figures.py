@@ -318,7 +318,8 @@ def lenses(
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if key.startswith("ppl/"):  # perplexities grow by orders of magnitude
                 ax.set_yscale("log")
-        block[0].legend(fontsize=7)
+        if block[0].get_legend_handles_labels()[0]:
+            block[0].legend(fontsize=7)
         if len(conds) > 1:
             block[0].set_ylabel(label(cond), fontsize=8)
         mats = cross.get(cond, [])
