@@ -246,6 +246,9 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
             gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
             with preemption.deferred(cfg.runtime.preempt_grace_s) as safe_point:
                 Ecosystem(ctx, tracker, safe_point).run()
+        except Exception as err:  # into log.txt: a grid's status reads a cell's error there
+            log.error("run failed: %s: %s", type(err).__name__, err)
+            raise
         finally:
             tracker.finish()
         log.info("done: %s", run_dir)

@@ -148,7 +148,9 @@ def holder(run: Path) -> str | None:
 
 
 def last_error(lines: list[str]) -> str | None:
-    return next((line.strip() for line in reversed(lines) if ERROR.search(line)), None)
+    """The last line that reports an error, without its log prefixes ([time][logger])."""
+    line = next((line.strip() for line in reversed(lines) if ERROR.search(line)), None)
+    return None if line is None else re.sub(r"^(\[[^\]]*\])+\s*", "", line)
 
 
 def log_error(run: Path) -> str | None:

@@ -210,13 +210,11 @@ def test_a_grid_run_again_finishes_only_its_cancelled_and_failed_cells(tmp_path,
     (held,) = [p.parent.name for p in out.glob("*/log.txt") if "holding" in p.read_text()][:1]
     cancelled = names.index(held)
     subprocess.run(["scancel", f"{job}_{cancelled}"], check=True)
-    for _ in range(300):  # the cancelled task is gone before the others go on
-        state = subprocess.run(
-            ["sacct", "-n", "-X", "-o", "State", "-j", f"{job}_{cancelled}"],
-            capture_output=True,
-            text=True,
+    for _ in range(600):  # the cancelled task's process is gone before the others go on
+        queued = subprocess.run(
+            ["squeue", "-h", "-j", f"{job}_{cancelled}"], capture_output=True, text=True
         ).stdout
-        if "CANCELLED" in state:
+        if not queued.strip():
             break
         time.sleep(0.2)
     hold.unlink()
