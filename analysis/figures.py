@@ -326,7 +326,7 @@ def lenses(
         norm = None
         if mats:  # one colour scale, so that first and last t compare
             low = min(m[m > 0].min() for _, _, m in mats)
-            norm = LogNorm(vmin=low, vmax=max(m.max() for _, _, m in mats))
+            norm = LogNorm(vmin=low, vmax=max(np.nanmax(m) for _, _, m in mats))
         for ax, (seed, t, matrix) in zip(block[len(keys) :], mats, strict=False):
             sns.heatmap(
                 matrix, ax=ax, cmap="magma_r", square=True, norm=norm, cbar_kws={"shrink": 0.8}

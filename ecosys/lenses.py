@@ -189,11 +189,11 @@ def cross_ratio(matrix: np.ndarray) -> tuple[float, float]:
     each model on its own material: the mean off-diagonal entry, and its ratio to the
     mean diagonal entry. A ratio near 1 means the models' worlds have merged (an
     ecosystem collapsed onto one language); large, that they drifted apart.
-    (nan, nan) for M = 1: there is no other model.
+    (nan, nan) for M = 1: there is no other model. Unscored pairs (nan) are left out.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     m = len(matrix)
     if m < 2:
         return float("nan"), float("nan")
-    off = matrix[~np.eye(m, dtype=bool)].mean()
+    off = np.nanmean(matrix[~np.eye(m, dtype=bool)])  # nan: a pair not scored
     return float(off), float(off / np.diag(matrix).mean())

@@ -16,6 +16,7 @@ _PHASES = (
     "measure",
     "lens",
     "regime",
+    "cross",
 )
 
 

@@ -78,6 +78,7 @@ RANGES: list[Row] = [
     ("generate.top_k", *_ge(0), "use 50 (the paper), or 0 for no top-k cut"),
     ("data.block_size", *_ge(2), "use 128 (the paper)"),
     ("lenses.subsample", *_ge(2), "use lenses.subsample=64 (self-BLEU needs other rows)"),
+    ("lenses.cross_others", *_ge(1), "use lenses.cross_others=3 (or lenses.cross=false)"),
     *[
         (f"measure.{k}", *_ge(2), "use the default")
         for k in ("fresh_blocks", "model_samples", "js_blocks")

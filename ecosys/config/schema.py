@@ -236,6 +236,7 @@ class LensesConfig:
     enabled: bool = True  # lexical and tail lenses, self perplexity, tail ranks, the cross matrix
     subsample: int = 64  # continuations per model for self-BLEU, self perplexity, cross matrix
     cross: bool | None = None  # the M × M cross-model perplexity matrix; null: on for M ≤ 16
+    cross_others: int = 3  # other models each model scores (seeded): 16 × 4 of 256 at M = 16
 
 
 @dataclass

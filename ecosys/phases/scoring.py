@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import torch
 
-from ecosys import exact, layout, lenses, metrics, models
+from ecosys import exact, layout, lenses, metrics, models, seeds
 from ecosys.context import Context, Result
 from ecosys.ensemble import Ensemble, states_of
 from ecosys.evaluate import block_perplexity, block_scores
@@ -114,19 +114,31 @@ def disagree(ctx: Context, t: int) -> Result:
 def cross(ctx: Context, t: int) -> Result:
     """The M × M matrix of model i's perplexity on model j's continuations at t (the
     fixed subsample its self perplexity scores; diagonal = self perplexity): how
-    different the ecosystem's models stay, the paper's epistemic diversity measured."""
+    different the ecosystem's models stay, the paper's epistemic diversity measured.
+    Each model scores its own and lenses.cross_others other models' (seeded; all of
+    them for M ≤ cross_others + 1); unscored pairs are nan."""
     n_models = ctx.n_models
     sets = []
     for j in range(n_models):
         generated = ctx.store.array(layout.generated(t, j))
         sets.append(generated[ctx.lens_rows(t, j, len(generated))])
-    bounds = np.cumsum([0, *map(len, sets)])
-    blocks = np.concatenate(sets)
-    matrix = np.empty((n_models, n_models))
+    matrix = np.full((n_models, n_models), np.nan)
     bs = ctx.cfg.train.eval_batch_size
     for i in range(n_models):
+        cols = [i, *_others(ctx, t, i)]
+        blocks = np.concatenate([sets[j] for j in cols])
+        bounds = np.cumsum([0, *(len(sets[j]) for j in cols)])
         ppl = block_perplexity(ctx.model(i, t), blocks, bs, ctx.accelerator)
-        matrix[i] = [ppl[a:b].mean() for a, b in itertools.pairwise(bounds)]
+        matrix[i, cols] = [ppl[a:b].mean() for a, b in itertools.pairwise(bounds)]
     cross_ppl, ratio = lenses.cross_ratio(matrix)
     info = {"lens/cross_ppl": cross_ppl, "lens/cross_ratio": ratio}
     return Result(info=info, arrays={layout.cross(t): matrix})
+
+
+def _others(ctx: Context, t: int, i: int) -> list[int]:
+    """The other models whose continuations model i scores at t."""
+    others = [j for j in range(ctx.n_models) if j != i]
+    k = ctx.cfg.lenses.cross_others
+    if len(others) <= k:
+        return others
+    return sorted(seeds.rng(ctx.cfg.seed, "cross", t, i).choice(others, size=k, replace=False))
