@@ -239,7 +239,7 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
             ModelCache(spec, roster.members, accelerator),
             references(spec, roster.members),
             progress=spec.runtime.progress,
-            horizon=max(spec.T, store.planned_T()),
+            horizon=max(spec.T, store.planned_T() or 0),
         )
         tracker = open_tracker(cfg, run_dir, info, group) if ctx.ranks.main else Tracker()
         try:

@@ -105,15 +105,19 @@ class RunStore:
             cls._check_same_config(root, cfg)  # a process may have created it meanwhile
             for stale in root.rglob(".*.tmp*"):  # half-written files of a killed attempt
                 stale.unlink()
+            new = not (root / layout.RUN_INFO).exists()
             planned = store.planned_T()
-            if planned is not None and planned < cfg.T:
+            extended = planned is not None and planned < cfg.T
+            if extended:
                 store._extend(planned)
-            if planned is None or planned < cfg.T:
+            if new or extended:
                 text = yaml.safe_dump(config_mod.resolved(cfg), sort_keys=False)
                 _write_atomic(root / layout.CONFIG, text.encode())
                 _write_atomic(root / layout.RUN_INFO, json.dumps(info, indent=1).encode())
             store._rebuild_metrics()
             store._attach_log()
+            if extended:
+                log.info("extending the run from T = %d to T = %d", planned, cfg.T)
         except BaseException:
             store.close()
             raise
@@ -122,22 +126,37 @@ class RunStore:
     def planned_T(self) -> int | None:
         """The horizon the run dir was last opened with (None: a new run dir)."""
         path = self.root / layout.RUN_INFO
-        return json.loads(path.read_text())["T"] if path.exists() else None
+        return json.loads(path.read_text()).get("T") if path.exists() else None
 
     def _extend(self, planned: int) -> None:
         """A larger T continues the run: its last iteration's summary was written without
         a pool after it; undone, it is summarized again once generate and pool have run."""
         self.invalidate(Unit.of("summary", planned - 1))
-        log.info("extending the run from T = %d", planned)
 
     @classmethod
     def finished(cls, root: Path, cfg: DictConfig) -> bool:
         """Read-only: has the run dir committed every iteration up to cfg.T - 1 (a run
-        that holds more reads as finished for a smaller T)? Raises ConfigError where it
-        holds another config."""
-        cls._check_same_config(Path(root), cfg)
-        units = [Unit.of("summary", t) for t in range(cfg.T)]
-        return all((Path(root) / layout.manifest(unit)).exists() for unit in units)
+        that holds more reads as finished for a smaller T), with every file of every
+        unit and each model's latest checkpoint intact? A damaged run is not finished:
+        opening it redoes what is damaged. Raises ConfigError where it holds another
+        config."""
+        root = Path(root)
+        cls._check_same_config(root, cfg)
+        summaries = [Unit.of("summary", t) for t in range(cfg.T)]
+        if not all((root / layout.manifest(unit)).exists() for unit in summaries):
+            return False
+        view = cls(root, None)
+        units = view._committed_units()
+        last = max((u.t for u in units if u.phase == "train"), default=-1)
+        for unit in units:
+            man = view.manifest(unit)
+            if man is None or not all(view._intact(r, d) for r, d in man["files"].items()):
+                return False
+            if unit.phase == "train" and unit.t == last:  # the weights the run ends with
+                ((rel, digest),) = man["checkpoint"].items()
+                if not view._intact(rel, digest):
+                    return False
+        return True
 
     @classmethod
     def attach(cls, root: Path) -> RunStore:
