@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -98,8 +97,7 @@ class WandbTracker(Tracker):
             **info.get("world", {}),  # the synthetic world's exp(H) and oracle perplexity
             **flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)),
         }
-        self.run = _init(
-            wandb,
+        self.run = wandb.init(
             project=tc.project,
             entity=tc.entity,
             dir=str(self.run_dir / layout.TRACKING),
@@ -165,21 +163,6 @@ class WandbTracker(Tracker):
                 "W&B (offline): upload with `wandb sync %s`",
                 self.run_dir / layout.TRACKING / "wandb" / f"offline-run-*-{self.state['id']}",
             )
-
-
-def _init(wandb, tries: int = 30, **kwargs):
-    """wandb.init, waiting out "run ID is in use": a run killed (SIGKILL, a preempted
-    job) and restarted at once can find the killed process's W&B service still holding
-    its id for a few seconds."""
-    for _ in range(tries - 1):
-        try:
-            return wandb.init(**kwargs)
-        except Exception as err:  # wandb's ServerResponseError; its module path varies
-            if "is in use" not in str(err):
-                raise
-            log.info("W&B run %s is still held by a killed process; waiting", kwargs["id"])
-            time.sleep(1)
-    return wandb.init(**kwargs)
 
 
 def _offline_steps(session: Path) -> list[int]:

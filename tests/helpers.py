@@ -24,7 +24,10 @@ def cli_env(**extra: str) -> dict[str, str]:
     """The environment the CLI runs in: unbuffered, and this checkout's ecosys first on
     the path, whatever the cwd (an editable install may point at another checkout)."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **extra}
+    # not the W&B service an in-process test started (wandb exports WANDB_SERVICE): a CLI
+    # run that joined it would find a run id it had killed still "in use" there
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    return {**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **extra}
 
 
 def make_cfg(*overrides: str, small: bool = True, hydra: bool = False) -> DictConfig:
