@@ -21,7 +21,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import bootstrap, compare, edq, figures, lenses, load, report, stats, wandb_source
+from analysis import (
+    bootstrap,
+    compare,
+    edq,
+    figures,
+    lens_report,
+    lenses,
+    load,
+    report,
+    stats,
+    wandb_source,
+)
 from analysis.sweep import CONDITION, Sweep
 
 
@@ -150,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             titles = {x.key: x.title for x in lens.lenses}
             figures.lenses(lenses.series(sweep.rows, lens.lenses), titles, cross, out)
             names.append("lenses")
-            extra += report.lens_section(lens, args.reps)
+            extra += lens_report.lens_section(lens, args.reps)
         path = report.write(out, source, notes, args.reps, tables, names, extra)
         print(f"report: {path} (figures beside it, PNG and PDF)")
         if args.wandb_log:
