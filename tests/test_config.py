@@ -57,6 +57,8 @@ BAD = [
     (["model.path=/nonexistent/model"], "model.path"),
     (["world.min_successors=40"], "world.min_successors"),
     (["model=stories260k", "model.path=/nonexistent/dir", "data=files"], "model.path"),
+    (["model=smollm2-135m", "model.path=/nonexistent/m.gguf", "data=files"], "model.path"),
+    (["model=smollm2-135m", "model.package=no-such-dist", "data=files"], "model.package"),
     (["model=tiny", "data=files"], "data"),
     (["data=files", "model=gpt2", "data.train=/nonexistent/train.txt"], "data.train"),
     (["data=pool"], "data.run"),
@@ -389,3 +391,30 @@ def test_cached_base_models_keep_their_keys():
     ]:
         cfg = make_cfg(f"model={model}", "cache_dir=c", small=False)
         assert base._path(cfg, cfg.model, base._synthetic_key(cfg, cfg.model)).name == name
+
+
+def test_a_cached_base_whose_files_fail_their_checksums_is_built_again(tmp_path, caplog):
+    """A converted base (gguf) is sealed with the sha256 of its files: an entry damaged
+    after it was built is built again, an intact one is reused without building."""
+    from ecosys import base
+    from ecosys.convert import gguf
+
+    builds = []
+
+    def build(out):
+        builds.append(out)
+        out.mkdir()
+        (out / "config.json").write_text("{}")
+        (out / "model.safetensors").write_bytes(b"weights")
+        gguf.seal(out)
+
+    cfg = make_cfg(f"cache_dir={tmp_path}")
+    path = base._cached(cfg, cfg.model, {"k": 1}, build, intact=gguf.verify)
+    assert base._cached(cfg, cfg.model, {"k": 1}, build, intact=gguf.verify) == path
+    assert len(builds) == 1 and gguf.verify(path) == []
+    (tmp_path / path / "model.safetensors").write_bytes(b"weightz")
+    assert gguf.verify(path) == ["model.safetensors"]
+    with caplog.at_level("WARNING"):
+        base._cached(cfg, cfg.model, {"k": 1}, build, intact=gguf.verify)
+    assert len(builds) == 2 and "fail their checksums" in caplog.text
+    assert (tmp_path / path / "model.safetensors").read_bytes() == b"weights"

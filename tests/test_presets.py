@@ -31,6 +31,7 @@ GRID = {  # runs in each preset's synthetic grid: its sweep, less the axes the s
     "retrain_real": 2,
     "scale_v1": 8,
     "seeds": 4,
+    "size_class": 3,
     "temperature_v2": 6,
 }
 EXTRA = {  # the test world's blocks of 8; base_on_pool's one iteration (debug=smoke says T=2);

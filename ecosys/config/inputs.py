@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from ecosys.config.errors import ConfigError, check
 from ecosys.config.names import block_size, pool_file
+from ecosys.convert import gguf
 
 
 def corpora(cfg: DictConfig) -> None:
@@ -39,13 +40,16 @@ def _exists(path: str | None, key: str, what: str, fix: str, directory: bool = F
 
 
 def _model(m: DictConfig, data: DictConfig) -> None:
-    _exists(
-        m.path,
-        "model.path",
-        "a directory",
-        "point model.path at a save_pretrained (or llama2.c) directory, or drop it",
-        directory=True,
-    )
+    if m.source == "gguf":
+        _gguf(m)
+    else:
+        _exists(
+            m.path,
+            "model.path",
+            "a directory",
+            "point model.path at a save_pretrained (or llama2.c) directory, or drop it",
+            directory=True,
+        )
     if m.source == "pretrained":
         check(
             m.path is not None or m.hub_id is not None,
@@ -93,6 +97,26 @@ def _model(m: DictConfig, data: DictConfig) -> None:
             f"model={m.name} reads text, but data=synthetic is token ids of the synthetic world",
             "use data=files (local text) or data=wikitext2 with a real model",
         )
+
+
+def _gguf(m: DictConfig) -> None:
+    """A GGUF source: model.path a .gguf file or a converted directory, else the
+    distribution model.package installed with its file."""
+    if m.path is not None:
+        p = Path(m.path).expanduser()
+        check(
+            (p.is_file() and p.suffix == ".gguf") or (p / "config.json").is_file(),
+            "model.path",
+            f"{m.path} is neither a .gguf file nor a converted directory",
+            "point model.path at a .gguf file, or drop it to use model.package's",
+        )
+        return
+    try:
+        gguf.packaged(m.package or gguf.PACKAGE)
+    except gguf.NotInstalled as err:
+        raise ConfigError(
+            "model.package", str(err), "run make setup, or set model.path=/path/to/model.gguf"
+        ) from err
 
 
 def _data(d: DictConfig, key: str = "data") -> None:

@@ -22,6 +22,7 @@ _SHAPE = {"shape": True}  # decides a built model's shape
 class ModelSource(StrEnum):
     pretrained = "pretrained"  # from_pretrained(model.path, else model.hub_id)
     llama2c = "llama2c"  # a llama2.c checkpoint at model.path, converted
+    gguf = "gguf"  # a GGUF file (model.path, else model.package's), dequantized once
     random = "random"  # model.arch initialised with model.tokenizer's vocabulary
     synthetic = "synthetic"  # model.arch pretrained by ecosys on the world's Q (base.py)
 
@@ -121,7 +122,8 @@ class ModelConfig:
     name: str = "tiny"
     source: ModelSource = ModelSource.synthetic
     hub_id: str | None = None
-    path: str | None = None  # a local directory; for pretrained it wins over hub_id
+    path: str | None = None  # a local directory (gguf: or a .gguf file); wins over hub_id
+    package: str | None = None  # gguf: the pip distribution shipping the .gguf (path null)
     tokenizer: str | None = None  # tokenizer dir or hub id; null = the model's own
     dtype: Dtype = Dtype.default
     attn_implementation: str | None = None  # e.g. sdpa, eager; null = transformers' choice
