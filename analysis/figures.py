@@ -30,20 +30,13 @@ from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
 from analysis.lenses import REAL
-from analysis.sweep import CONDITION, name, ordered
+from analysis.sweep import CONDITION, d_label, name, ordered
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
 
 def label(cond) -> str:
     return name(cond)
-
-
-def d_label(d: float) -> str:
-    """D as a label; NaN (a figure pooled over every D) is "all"."""
-    if d != d:
-        return "all"
-    return f"{d:g}" if float(d).is_integer() else f"{d:.2f}"
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
