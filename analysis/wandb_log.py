@@ -4,7 +4,8 @@ in the sweep's group, beside the runs it read, so the answer sits where the runs
 It logs the tables (`tables/mu_T`, `tables/D_opt`, `tables/mu_t`, a row per condition
 and T or t, D), every figure's PNG as `figures/<name>`, report.md with its figures as
 the artifact `report-<group>` (type "report": reruns stack up as its versions), and a
-summary with each condition's D_opt at its largest T and that D's probability. Each
+summary with each condition's D_opt at its largest T with one (the largest every D
+reached: analysis/coverage.py) and that D's probability. Each
 invocation is a new W&B run: an analysis is a snapshot of a sweep that may still grow.
 Mode as tracking's `auto` (online with a key, else offline); the files land in
 `<out>/tracking/wandb/`, as a run dir's do in `<run dir>/tracking/`.
@@ -114,7 +115,8 @@ def tables(conds: dict[tuple, dict]) -> dict[str, pd.DataFrame]:
 
 
 def summary(d_opt: pd.DataFrame) -> dict[str, float]:
-    """Per condition: D_opt at its largest T, the bootstrap probability of that D, the T."""
+    """Per condition: D_opt at its largest T (every D reached it), the bootstrap probability
+    of that D, the T."""
     out = {}
     for cond, g in d_opt.groupby("condition", sort=False):
         last = g.sort_values("T").iloc[-1]
