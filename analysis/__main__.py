@@ -10,8 +10,9 @@ Prints, per condition: μ_t per D, μ_T per D for every T reached, and D_opt(T) 
 bootstrap probability that it is the optimum, at the T every D reached (a ragged grid, its
 D run to different T, says which D stop where); where conditions differ only in their data
 regime, a line per regime (does the smallest D collapse, does D_opt(T) grow); writes
-report.md and the figures (PNG and PDF) to --out (default: <first root>/analysis). Works
-on partial sweeps: says what is missing and computes what it can.
+report.md (opening with a row per condition: analysis/summary.py) and the figures (PNG
+and PDF) to --out (default: <first root>/analysis). Works on partial sweeps: says what
+is missing and computes what it can.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from analysis import (
     load,
     report,
     stats,
+    summary,
     wandb_source,
 )
 from analysis.sweep import CONDITION, Sweep
@@ -169,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             figures.lenses(lenses.series(sweep.rows, lens.lenses), titles, cross, out)
             names.append("lenses")
             extra += lens_report.lens_section(lens, args.reps)
-        path = report.write(out, source, notes, args.reps, tables, names, extra)
+        head = summary.section(summary.frame(tables))
+        path = report.write(out, source, notes, args.reps, tables, names, extra, head)
         print(f"report: {path} (figures beside it, PNG and PDF)")
         if args.wandb_log:
             from analysis import wandb_log

@@ -220,12 +220,15 @@ def write(
     tables: dict,
     figures: list[str],
     extra: list[str] | None = None,
+    head: list[str] | None = None,
 ) -> Path:
     """tables: per condition {'eco', 'agg', 'opt', 'p_opt', 'intervals', 'world',
-    'coverage'}; extra: further sections (markdown lines) before the figures."""
+    'coverage'}; extra: further sections (markdown lines) before the figures; head: what
+    the report opens with (analysis/summary.py's table)."""
     lines = [
         "# ecosys report",
         "",
+        *(head or []),
         f"Source: {sources}. Intervals and probabilities: {reps} bootstrap replicates over "
         "test blocks, "
         "models and seeds (95% percentile intervals; ties go to the smaller D).",
