@@ -7,10 +7,12 @@
     python -m analysis runs/demo --wandb-log         the analysis as a W&B run in the sweep's group
 
 Prints, per condition: μ_t per D, μ_T per D for every T reached, and D_opt(T) with the
-bootstrap probability that it is the optimum; where conditions differ only in their data
+bootstrap probability that it is the optimum, at the T every D reached (a ragged grid, its
+D run to different T, says which D stop where); where conditions differ only in their data
 regime, a line per regime (does the smallest D collapse, does D_opt(T) grow); writes
-report.md and the figures (PNG and PDF) to --out (default: <first root>/analysis). Works
-on partial sweeps: says what is missing and computes what it can.
+report.md (opening with a row per condition: analysis/summary.py) and the figures (PNG
+and PDF) to --out (default: <first root>/analysis). Works on partial sweeps: says what
+is missing and computes what it can.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pandas as pd
 from analysis import (
     bootstrap,
     compare,
+    coverage,
     edq,
     figures,
     lens_report,
@@ -31,6 +34,7 @@ from analysis import (
     load,
     report,
     stats,
+    summary,
     wandb_source,
 )
 from analysis.sweep import CONDITION, Sweep
@@ -93,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}")
     eco = stats.ecosystem(sweep)
     agg = stats.aggregated(eco)
-    opt = stats.optimum(agg)
-    intervals, p_opt = bootstrap.bootstrap(sweep, reps=args.reps, seed=args.seed)
+    upto = coverage.complete(sweep.runs, "T_done")
+    opt = stats.optimum(agg, upto)
+    intervals, p_opt = bootstrap.bootstrap(sweep, reps=args.reps, seed=args.seed, upto=upto)
 
     pd.set_option("display.width", 200)
     tables = {}
@@ -108,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             "p_opt": _select(p_opt, cond),
             "intervals": _select(intervals, cond),
             "world": tuple(world.iloc[0]) if len(world) else None,
+            "coverage": coverage.lines(runs, upto.get(cond, 0)),
         }
         _print(cond, runs, tables[cond])
     if len(tables) > 1:
         print("\nConditions compared: μ_T at each condition's largest T")
-        print(report.comparison(agg).to_string(float_format=lambda x: f"{x:.2f}"))
+        print(report.comparison(agg, upto).to_string(float_format=lambda x: f"{x:.2f}"))
     regimes = stats.axis_groups(opt, agg, "regime")
     for line in compare.regime_lines(regimes, tables):
         print(line)
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 f" [{r['w2_lo']:.2f}, {r['w2_hi']:.2f}] of {r['n']}"
                 f" (KL analogue {r['kl_rate']:.2f})"
             )
-    lens = lenses.analyse(sweep.rows, opt, reps=args.reps, seed=args.seed)
+    lens = lenses.analyse(sweep.rows, sweep.runs, opt, reps=args.reps, seed=args.seed)
     if lens.lenses:
         _print_lenses(lens)
     print(f"\n{len(sweep.runs)} runs read from {source}")
@@ -134,14 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_report:
         out = Path(args.out or Path(args.roots[0] if args.roots else ".") / "analysis")
         out.mkdir(parents=True, exist_ok=True)
-        figures.d_opt(opt, p_opt, out)
+        names = ["d_opt"] if len(opt) else []
+        if names:
+            figures.d_opt(opt, p_opt, out)
         figures.trajectories(eco, out)
-        figures.mu_T(agg, intervals, out)
-        names = ["d_opt", "trajectories", "mu_T"]
+        names.append("trajectories")
+        if figures.mu_T(agg, intervals, upto, out):
+            names.append("mu_T")
         if sweep.blocks is not None:
             figures.distributions(sweep.blocks, out)
             names.append("distributions")
-        extra = report.comparison_section(agg) if len(tables) > 1 else []
+        extra = report.comparison_section(agg, upto) if len(tables) > 1 else []
         protocols = stats.axis_groups(opt, agg, "protocol")
         extra += compare.protocol_section(protocols, tables)
         if protocols:
@@ -162,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             figures.lenses(lenses.series(sweep.rows, lens.lenses), titles, cross, out)
             names.append("lenses")
             extra += lens_report.lens_section(lens, args.reps)
-        path = report.write(out, source, notes, args.reps, tables, names, extra)
+        head = summary.section(summary.frame(tables))
+        path = report.write(out, source, notes, args.reps, tables, names, extra, head)
         print(f"report: {path} (figures beside it, PNG and PDF)")
         if args.wandb_log:
             from analysis import wandb_log
@@ -195,16 +205,22 @@ def _print(cond, runs: pd.DataFrame, t: dict) -> None:
             f"synthetic world: exp(H) = {t['world'][0]:.2f},"
             f" oracle per-block test ppl = {t['world'][1]:.2f}"
         )
+    for line in t["coverage"]:
+        print(line)
     print("\nμ_t: mean per-block test perplexity (t = -1: the base model), by D")
     print(_table(t["eco"].groupby(["t", "D"])["mu_t"].mean().unstack("D")))
     print("\nμ_T = mean of μ_0 … μ_{T-1}, by D")
     print(_table(t["agg"].groupby(["T", "D"])["mu_T"].mean().unstack("D")))
     print("\nD_opt(T) = argmin_D μ_T  (P: bootstrap probability that it is the optimum)")
-    print(report.d_opt_line(t["opt"], t["p_opt"]).to_string())
-    bad = stats.monotone(dict(zip(t["opt"]["T"].astype(int), t["opt"]["D_opt"], strict=True)))
+    if t["opt"].empty:
+        print(f"none: {report.NO_D_OPT}")
+    else:
+        print(report.d_opt_line(t["opt"], t["p_opt"]).to_string())
+    d_opt = dict(zip(t["opt"]["T"].astype(int), t["opt"]["D_opt"], strict=True))
+    said = report.eq6(d_opt)
     print(
-        "Eq. 6 (D_opt never decreases with T): "
-        + ("holds" if not bad else f"violated at T = {bad}")
+        f"Eq. 6 (D_opt never decreases with T): {said}"
+        + (" (D_opt at fewer than two T: nothing to test)" if said == "—" else "")
     )
 
 
@@ -226,7 +242,10 @@ def _print_lenses(res: lenses.Lenses) -> None:
 
 def _table(frame: pd.DataFrame) -> str:
     frame = frame.rename(columns=lambda d: f"D={figures.d_label(d)}")
-    return frame.rename_axis(columns=None).to_string(float_format=lambda x: f"{x:.2f}")
+    return frame.rename_axis(columns=None).to_string(
+        float_format=lambda x: f"{x:.2f}",
+        na_rep="—",  # — : D did not reach T (ragged)
+    )
 
 
 if __name__ == "__main__":

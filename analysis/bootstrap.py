@@ -4,7 +4,8 @@ One replicate resamples, with replacement and per condition: the test blocks (on
 shared by all runs whose test sets match, so the comparison across D stays paired),
 the models of every run, and the seeds of every D. It recomputes μ_T(D) for every T
 and the argmin D_opt(T). Over R replicates: a percentile interval on μ_T(D) and, for
-each T, the share of replicates in which each D is the optimum. Sweeps read from W&B
+each T up to the condition's complete T (every D reached it: analysis/coverage.py), the
+share of replicates in which each D is the optimum. Sweeps read from W&B
 carry no per-block values; there the blocks are not resampled.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis import coverage
 from analysis.sweep import CONDITION, Sweep
 
 CHUNK = 100  # replicates per vectorised step: bounds memory at CHUNK × T × blocks floats
@@ -46,13 +48,23 @@ def _mu_T(cube: np.ndarray, model_w: np.ndarray, block_w: np.ndarray) -> np.ndar
 
 
 def bootstrap(
-    sweep: Sweep, reps: int = 1000, seed: int = 0, level: float = 0.95
+    sweep: Sweep,
+    reps: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    upto: coverage.Complete | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(intervals: condition, D, T → lo, hi of μ_T; optimum: condition, T, D → P(D_opt = D))."""
+    """(intervals: condition, D, T → lo, hi of μ_T, at every T the D reached; optimum:
+    condition, T, D → P(D_opt = D), at T up to the complete T `upto` (default: that of
+    sweep.runs' T_done), where every D competes)."""
+    upto = coverage.complete(sweep.runs, "T_done") if upto is None else upto
     rng = np.random.default_rng(seed)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     intervals, optimum = [], []
     for cond, runs in sweep.runs.groupby(CONDITION):
+        runs = runs[runs["T_done"] > 0]  # a run with no iteration yet: no μ_T to resample
+        if runs.empty:
+            continue
         cubes = _arrays(sweep, runs)
         ds = sorted(runs["D"].unique())
         t_max = int(runs["T_done"].max())
@@ -83,12 +95,15 @@ def bootstrap(
             if not present:
                 continue
             stack = np.stack([draws[d][:, T - 1] for d in present], axis=1)
-            winners = np.asarray(present)[np.argmin(stack, axis=1)]  # ties: the smaller D
             for i, d in enumerate(present):
                 lo, hi = np.quantile(stack[:, i], [lo_q, hi_q])
                 intervals.append(
                     {**dict(zip(CONDITION, cond, strict=True)), "D": d, "T": T, "lo": lo, "hi": hi}
                 )
+            if upto.get(cond, 0) < T:
+                continue  # some D never reached T: no optimum to speak of
+            winners = np.asarray(present)[np.argmin(stack, axis=1)]  # ties: the smaller D
+            for d in present:
                 optimum.append(
                     {
                         **dict(zip(CONDITION, cond, strict=True)),
@@ -97,4 +112,7 @@ def bootstrap(
                         "p": float(np.mean(winners == d)),
                     }
                 )
-    return pd.DataFrame(intervals), pd.DataFrame(optimum)
+    return (
+        pd.DataFrame(intervals, columns=[*CONDITION, "D", "T", "lo", "hi"]),
+        pd.DataFrame(optimum, columns=[*CONDITION, "T", "D", "p"]),
+    )

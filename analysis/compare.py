@@ -95,9 +95,10 @@ class Arm:
 
 
 def fare(axis: str, g: pd.DataFrame, tables: dict) -> list[Arm]:
-    """Each arm of a group at the largest T every arm reached."""
+    """Each arm of a group at the largest T at which every arm has D_opt(T), i.e. every D
+    of every arm reached it (stats.optimum stops at each arm's complete T)."""
     members = arms(axis, g)
-    T = min(int(tables[c]["agg"]["T"].max()) for _, c in members)
+    T = min(int(tables[c]["opt"]["T"].max()) for _, c in members)
     out = []
     for value, cond in members:
         t = tables[cond]
@@ -216,7 +217,8 @@ def regime_section(groups: Groups, tables: dict) -> list[str]:
             "",
             INTRO["regime"],
             "",
-            f"**μ_T at T = {T}** (the largest T every regime reached) [95% interval{given}],"
+            f"**μ_T at T = {T}** (the largest T every D of every regime reached)"
+            f" [95% interval{given}],"
             " and how far μ_t moved from t = 0 at the smallest and largest D:",
             "",
             markdown_table(table, "regime"),

@@ -2,7 +2,7 @@
 
     d_opt           D_opt(T) against T, shaded by P(D is the optimum)     (paper Fig. 3)
     trajectories    μ_t per D with the combined-std band                   (Fig. 4)
-    mu_T            μ_T at the largest T against D, with intervals         (Fig. 5b)
+    mu_T            μ_T against D at the largest T every D reached         (Fig. 5b)
     distributions   per-block perplexities per t and D                     (App. E)
     exact           the synthetic world's exact measurements per t and D, and δ_EDQ
                     against the perplexity change it should predict        (beyond the paper)
@@ -29,21 +29,15 @@ import seaborn as sns
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
+from analysis import coverage
 from analysis.lenses import REAL
-from analysis.sweep import CONDITION, name, ordered
+from analysis.sweep import CONDITION, d_label, name, ordered
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
 
 def label(cond) -> str:
     return name(cond)
-
-
-def d_label(d: float) -> str:
-    """D as a label; NaN (a figure pooled over every D) is "all"."""
-    if d != d:
-        return "all"
-    return f"{d:g}" if float(d).is_integer() else f"{d:.2f}"
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
@@ -118,7 +112,14 @@ def trajectories(eco: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "trajectories")
 
 
-def mu_T(agg: pd.DataFrame, intervals: pd.DataFrame, out: Path) -> list[Path]:
+def mu_T(
+    agg: pd.DataFrame, intervals: pd.DataFrame, upto: coverage.Complete, out: Path
+) -> list[Path]:
+    """μ_T against D at each condition's complete T (upto: the largest T every D reached;
+    analysis/coverage.py); none ([]) where no condition has one."""
+    agg = coverage.at(agg, upto)
+    if agg.empty:
+        return []
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for cond, g in agg.groupby(CONDITION):
         T = int(g["T"].max())

@@ -8,9 +8,12 @@
     cross_matrices  the M×M cross-model perplexities at the first and last t (run dirs)
 
 A lens made from generations exists only where the models generated (t < T − 1), so
-its T stops one short of perplexity's. Each run's lens is read for t = 0, 1, … up to
-the first t it lacks, so that position k of the series is always t = k. Runs without
-any lens (older runs) are skipped, and with none at all there is nothing to analyse.
+its T stops one short of perplexity's. Its D_opt(T) is drawn only up to the T every D of
+the condition reached under that lens (analysis/coverage.py); a lens of pairs of models
+(the cross/self ratio) has no value at M = 1, so for it the D with M > 1 are every D.
+Each run's lens is read for t = 0, 1, … up to the first t it lacks, so that position k
+of the series is always t = k. Runs without any lens (older runs) are skipped, and with
+none at all there is nothing to analyse.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import bootstrap, stats
+from analysis import bootstrap, coverage, stats
 from analysis.sweep import CONDITION, RUN, Sweep
 from ecosys import layout
 
@@ -33,6 +36,7 @@ class Lens:
     key: str  # the metric's name in metrics.jsonl
     title: str
     sign: int  # +1: higher is less collapsed; −1: lower is; 0: plotted, no D_opt
+    pairs: bool = False  # of pairs of models: none where M = 1
 
     @property
     def direction(self) -> str:
@@ -61,12 +65,12 @@ LENSES = (
     Lens("ppl/p50", "perplexity p50", -1),
     Lens("ppl/p90", "perplexity p90", -1),
     Lens("ppl/p99", "perplexity p99", -1),
-    Lens("lens/cross_ratio", "cross/self ppl ratio", 1),
+    Lens("lens/cross_ratio", "cross/self ppl ratio", 1, pairs=True),
     # Neither end is the healthy one: a Zipf slope is right where it matches the real
     # data's (not logged), and cross-model perplexity mixes the models' sharpness with
     # their distance from each other (cross_ratio separates the two).
     Lens("lens/zipf", "Zipf slope", 0),
-    Lens("lens/cross_ppl", "cross-model perplexity", 0),
+    Lens("lens/cross_ppl", "cross-model perplexity", 0, pairs=True),
 )
 REFERENCE = Lens("ppl/mean", "perplexity μ_t", -1)  # for "which moves first" only
 REAL = "lens/tail_share"  # its t = −1 value is the real training blocks', not a model's
@@ -111,8 +115,11 @@ class Lenses:
     seeds: dict[tuple, int]
 
 
-def analyse(rows: pd.DataFrame, ppl_opt: pd.DataFrame, reps: int = 1000, seed: int = 0) -> Lenses:
-    """Every present lens, with perplexity's D_opt(T) (stats.optimum) to compare to."""
+def analyse(
+    rows: pd.DataFrame, runs: pd.DataFrame, ppl_opt: pd.DataFrame, reps: int = 1000, seed: int = 0
+) -> Lenses:
+    """Every present lens, with perplexity's D_opt(T) (stats.optimum) to compare to; runs:
+    the sweep's (what D each condition has, and their M)."""
     found = present(rows)
     aggs, opts, firsts = [], [], []
     smallest = rows.groupby(CONDITION)["D"].min() if found else pd.Series()
@@ -120,7 +127,7 @@ def analyse(rows: pd.DataFrame, ppl_opt: pd.DataFrame, reps: int = 1000, seed: i
         v = values(rows, lens)
         if v.empty:
             continue
-        agg, opt, intervals = _aggregate(v, lens, reps, seed)
+        agg, opt, intervals = _aggregate(v, lens, _upto(v, lens, runs), reps, seed)
         aggs.append(agg)
         if lens.sign and lens is not REFERENCE:
             opts.append(opt)
@@ -143,22 +150,31 @@ def analyse(rows: pd.DataFrame, ppl_opt: pd.DataFrame, reps: int = 1000, seed: i
     )
 
 
+def _upto(v: pd.DataFrame, lens: Lens, runs: pd.DataFrame) -> coverage.Complete:
+    """Per condition, the T up to which every D has the lens (coverage.complete over the
+    runs that can have it: a run that lacks it counts, at T = 0)."""
+    can = runs[runs["M"] > 1] if lens.pairs else runs
+    reached = v.groupby("run")["t"].nunique()
+    return coverage.complete(can.assign(T=can["run"].map(reached).fillna(0)))
+
+
 def _aggregate(
-    v: pd.DataFrame, lens: Lens, reps: int, seed: int
+    v: pd.DataFrame, lens: Lens, upto: coverage.Complete, reps: int, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Point values, D_opt and the bootstrap of one lens, by stats' and bootstrap's own
-    code on the lens signed so that lower is less collapsed (their argmin)."""
+    code on the lens signed so that lower is less collapsed (their argmin); D_opt and its
+    P up to the complete T `upto`."""
     s = -lens.sign or 1  # higher-is-better lenses are negated
     signed = v.assign(mu_mt=s * v["value"])
     eco = signed.groupby([*RUN, "t"])["mu_mt"].mean().rename("mu_t").reset_index()
     agg = stats.aggregated(eco)
     runs = eco.groupby(RUN)["t"].nunique().rename("T_done").reset_index()
     intervals, p_opt = bootstrap.bootstrap(
-        Sweep(runs, signed, pd.DataFrame()), reps=reps, seed=seed
+        Sweep(runs, signed, pd.DataFrame()), reps=reps, seed=seed, upto=upto
     )
     lo, hi = s * intervals["lo"], s * intervals["hi"]
     intervals = intervals.assign(lo=np.minimum(lo, hi), hi=np.maximum(lo, hi))
-    opt = stats.optimum(agg).merge(
+    opt = stats.optimum(agg, upto).merge(
         p_opt.rename(columns={"D": "D_opt"}), on=[*CONDITION, "T", "D_opt"], how="left"
     )
     point = agg.groupby([*CONDITION, "D", "T"])["mu_T"].mean().mul(s).rename("value")

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis import coverage
 from analysis.figures import d_label, label
 from analysis.stats import monotone
 from analysis.sweep import CONDITION
 
 GIVEN = "given this seed"
+NO_D_OPT = "no T at which every D has μ_T, so no D is called optimal"
 
 
 def one_seed(seeds) -> str:
@@ -34,6 +36,11 @@ def _fmt(x: float) -> str:
     return f"{x:,.2f}" if x < 1e4 else f"{x:,.0f}"
 
 
+def _cell(x: float) -> str:
+    """A table's number, or — where there is none (a D that did not reach that t or T)."""
+    return "—" if x != x else _fmt(x)
+
+
 def markdown_table(frame: pd.DataFrame, index_name: str) -> str:
     head = f"| {index_name} | " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * (len(frame.columns) + 1)
@@ -42,6 +49,15 @@ def markdown_table(frame: pd.DataFrame, index_name: str) -> str:
         for i, row in zip(frame.index, frame.to_numpy(), strict=True)
     ]
     return "\n".join([head, rule, *body])
+
+
+def eq6(d_opt: dict[int, float]) -> str:
+    """Eq. 6 in a word: 'holds', 'violated at T = 3, 4', or '—' with D_opt at under two T
+    (nothing to test)."""
+    if len(d_opt) < 2:
+        return "—"
+    bad = monotone(d_opt)
+    return f"violated at T = {', '.join(map(str, bad))}" if bad else "holds"
 
 
 def d_opt_line(opt: pd.DataFrame, p_opt: pd.DataFrame) -> pd.DataFrame:
@@ -57,6 +73,10 @@ def d_opt_line(opt: pd.DataFrame, p_opt: pd.DataFrame) -> pd.DataFrame:
 def verdict(
     cond, eco: pd.DataFrame, opt: pd.DataFrame, p_opt: pd.DataFrame, world: tuple | None
 ) -> str:
+    """The condition's answer in words, from D_opt(T) at the T every D reached (opt) and
+    μ_t at its last t = T − 1, where every D compares."""
+    if opt.empty:
+        return f"With {label(cond)}, there is {NO_D_OPT} yet."
     d_opt = dict(zip(opt["T"].astype(int), opt["D_opt"], strict=True))
     t_max = max(d_opt)
     p_last = p_opt[(p_opt["T"] == t_max) & (p_opt["D"] == d_opt[t_max])]["p"].iloc[0]
@@ -83,13 +103,16 @@ def verdict(
         f" optimal at T = {t_max}, resampling {over})."
     ]
     bad = monotone(d_opt)
-    text.append(
-        " D_opt(T) never decreases as T grows, as the paper's Eq. 6 predicts."
-        if not bad
-        else f" D_opt(T) decreases at T = {', '.join(map(str, bad))}, against the paper's Eq. 6."
-    )
+    if len(d_opt) < 2:
+        text.append(f" With D_opt at T = {t_max} only, the paper's Eq. 6 cannot be tested.")
+    elif not bad:
+        text.append(" D_opt(T) never decreases as T grows, as the paper's Eq. 6 predicts.")
+    else:
+        text.append(
+            f" D_opt(T) decreases at T = {', '.join(map(str, bad))}, against the paper's Eq. 6."
+        )
     mu = eco.groupby(["D", "t"])["mu_t"].mean()
-    last = int(eco["t"].max())
+    last = t_max - 1
     for d in (min(eco["D"]), max(eco["D"])):
         a, b = mu[(d, 0)], mu[(d, last)]
         text.append(
@@ -165,22 +188,24 @@ def _span(g: pd.DataFrame, col: str) -> str:
     return f"{a[col]:.3g} ({a['t']:.0f}) → {b[col]:.3g} ({b['t']:.0f})"
 
 
-def comparison(agg: pd.DataFrame) -> pd.DataFrame:
-    """μ_T at each condition's largest T, a row per condition and a column per D: how
-    the arms of a comparison preset (families, segments, protocols, τ, …) fare."""
-    last = agg[agg["T"] == agg.groupby(CONDITION)["T"].transform("max")]
+def comparison(agg: pd.DataFrame, upto: coverage.Complete) -> pd.DataFrame:
+    """μ_T at each condition's complete T (the largest T every D of it reached: upto), a
+    row per condition and a column per D: how the arms of a comparison preset (families,
+    segments, protocols, τ, …) fare. A condition with no complete T has no row."""
+    last = coverage.at(agg, upto)
     table = last.groupby([*CONDITION, "T", "D"])["mu_T"].mean().unstack("D")
     table.index = [f"{label(k[:-1])} (T = {k[-1]})" for k in table.index]
     table.columns = [f"D = {d_label(d)}" for d in table.columns]
     return table
 
 
-def comparison_section(agg: pd.DataFrame) -> list[str]:
-    table = comparison(agg).map(lambda x: "—" if x != x else _fmt(x))
+def comparison_section(agg: pd.DataFrame, upto: coverage.Complete) -> list[str]:
+    table = comparison(agg, upto).map(_cell)
     return [
         "## Conditions compared",
         "",
-        "μ_T (mean perplexity over the first T iterations) at each condition's largest T:",
+        "μ_T (mean perplexity over the first T iterations) at the largest T every D of each"
+        " condition reached:",
         "",
         markdown_table(table, "condition"),
         "",
@@ -195,12 +220,15 @@ def write(
     tables: dict,
     figures: list[str],
     extra: list[str] | None = None,
+    head: list[str] | None = None,
 ) -> Path:
-    """tables: per condition {'eco', 'agg', 'opt', 'p_opt', 'intervals', 'world'};
-    extra: further sections (markdown lines) before the figures."""
+    """tables: per condition {'eco', 'agg', 'opt', 'p_opt', 'intervals', 'world',
+    'coverage'}; extra: further sections (markdown lines) before the figures; head: what
+    the report opens with (analysis/summary.py's table)."""
     lines = [
         "# ecosys report",
         "",
+        *(head or []),
         f"Source: {sources}. Intervals and probabilities: {reps} bootstrap replicates over "
         "test blocks, "
         "models and seeds (95% percentile intervals; ties go to the smaller D).",
@@ -216,10 +244,14 @@ def write(
             verdict(cond, t["eco"], t["opt"], t["p_opt"], t["world"]),
             "",
         ]
+        if t["coverage"]:
+            lines += [*(f"- {line}" for line in t["coverage"]), ""]
         lines += [
             f"**D_opt(T)**, with the probability that it is the optimum{given}:",
             "",
-            markdown_table(d_opt_line(t["opt"], t["p_opt"]), "T"),
+            f"None: {NO_D_OPT}."
+            if t["opt"].empty
+            else markdown_table(d_opt_line(t["opt"], t["p_opt"]), "T"),
             "",
         ]
         point = t["agg"].groupby(["T", "D"])["mu_T"].mean()
@@ -228,6 +260,8 @@ def write(
             f"D = {d_label(d)}": [
                 f"{_fmt(point[(T, d)])} "
                 f"[{_fmt(ci.loc[(T, d), 'lo'])}, {_fmt(ci.loc[(T, d), 'hi'])}]"
+                if (T, d) in point.index
+                else "—"  # D did not reach T
                 for T in sorted(t["agg"]["T"].unique())
             ]
             for d in sorted(t["agg"]["D"].unique())
@@ -238,7 +272,7 @@ def write(
             markdown_table(pd.DataFrame(cells, index=sorted(t["agg"]["T"].unique())), "T"),
             "",
         ]
-        mu = t["eco"].groupby(["t", "D"])["mu_t"].mean().unstack("D").map(_fmt)
+        mu = t["eco"].groupby(["t", "D"])["mu_t"].mean().unstack("D").map(_cell)
         mu.columns = [f"D = {d_label(d)}" for d in mu.columns]
         lines += [
             "**μ_t**, mean per-block test perplexity (t = −1: the base model):",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis import coverage
 from analysis.sweep import CONDITION, RUN, Sweep
 from ecosys import metrics
 
@@ -47,11 +48,11 @@ def aggregated(eco: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def optimum(agg: pd.DataFrame) -> pd.DataFrame:
-    """D_opt(T) per condition: argmin over D of μ_T averaged over seeds.
-
-    Only the D values that reached T count; `n_D` says how many did.
-    """
+def optimum(agg: pd.DataFrame, upto: coverage.Complete | None = None) -> pd.DataFrame:
+    """D_opt(T) per condition: argmin over D of μ_T averaged over seeds, at each T up to
+    the condition's complete T (`upto`, default: coverage.complete of agg), so that every
+    D of it counts (`n_D`); beyond it some D was not run there (analysis/coverage.py)."""
+    agg = coverage.within(agg, coverage.complete(agg) if upto is None else upto)
     by_d = agg.groupby([*CONDITION, "T", "D"])["mu_T"].mean().reset_index()
     rows = []
     for key, g in by_d.groupby([*CONDITION, "T"]):
@@ -63,7 +64,7 @@ def optimum(agg: pd.DataFrame) -> pd.DataFrame:
                 "n_D": len(table),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*CONDITION, "T", "D_opt", "n_D"])
 
 
 def monotone(d_opt: dict[int, float]) -> list[int]:

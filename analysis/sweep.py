@@ -120,6 +120,13 @@ def ordered(label: str, values: Iterable[str]) -> list[str]:
     return sorted(values, key=lambda v: (order.index(v) if v in order else len(order), v))
 
 
+def d_label(d: float) -> str:
+    """D as a label; NaN (a figure pooled over every D) is "all"."""
+    if d != d:
+        return "all"
+    return f"{d:g}" if float(d).is_integer() else f"{d:.2f}"
+
+
 def name(cond: Sequence, sep: str = " · ") -> str:
     """A condition's name: its labels joined by sep, then ` · <variant>` where it has one.
     cond is a CONDITION tuple; None stands for a label left out (the axis a comparison

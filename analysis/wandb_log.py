@@ -1,11 +1,13 @@
 """The analysis as a W&B run of its own (`--wandb-log`): one run of job_type "analysis"
 in the sweep's group, beside the runs it read, so the answer sits where the runs are.
 
-It logs the tables (`tables/mu_T`, `tables/D_opt`, `tables/mu_t`, a row per condition
-and T or t, D), every figure's PNG as `figures/<name>`, report.md with its figures as
-the artifact `report-<group>` (type "report": reruns stack up as its versions), and a
-summary with each condition's D_opt at its largest T and that D's probability. Each
-invocation is a new W&B run: an analysis is a snapshot of a sweep that may still grow.
+It logs the tables (`tables/summary`, report.md's opening table, a row per condition;
+`tables/mu_T`, `tables/D_opt`, `tables/mu_t`, a row per condition and T or t, D), every
+figure's PNG as `figures/<name>`, report.md with its figures as the artifact
+`report-<group>` (type "report": reruns stack up as its versions), and a summary with
+each condition's D_opt at its largest T with one (the largest every D reached:
+analysis/coverage.py) and that D's probability. Each invocation is a new W&B run: an
+analysis is a snapshot of a sweep that may still grow.
 Mode as tracking's `auto` (online with a key, else offline); the files land in
 `<out>/tracking/wandb/`, as a run dir's do in `<run dir>/tracking/`.
 """
@@ -22,6 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from analysis.summary import frame as summary_table
 from analysis.sweep import CONDITION, name
 from ecosys import layout, wandb_files
 from ecosys.tracking import resolve_mode
@@ -93,8 +96,9 @@ def _started(session: Path) -> str:
 
 
 def tables(conds: dict[tuple, dict]) -> dict[str, pd.DataFrame]:
-    """The report's tables as long frames, a `condition` column telling them apart:
-    μ_T with its interval, D_opt(T) with its probability, μ_t (means over seeds)."""
+    """The report's tables as long frames, a `condition` column telling them apart: the
+    summary (analysis/summary.py), μ_T with its interval, D_opt(T) with its probability,
+    μ_t (means over seeds)."""
     mu_T, d_opt, mu_t = [], [], []
     for cond, t in conds.items():
         c = {"condition": name(cond)}
@@ -110,11 +114,13 @@ def tables(conds: dict[tuple, dict]) -> dict[str, pd.DataFrame]:
         "mu_t": ["condition", "t", "D", "mu_t"],
     }
     frames = {"mu_T": mu_T, "D_opt": d_opt, "mu_t": mu_t}
-    return {k: pd.concat(frames[k], ignore_index=True)[cols] for k, cols in order.items()}
+    out = {k: pd.concat(frames[k], ignore_index=True)[cols] for k, cols in order.items()}
+    return {"summary": summary_table(conds), **out}
 
 
 def summary(d_opt: pd.DataFrame) -> dict[str, float]:
-    """Per condition: D_opt at its largest T, the bootstrap probability of that D, the T."""
+    """Per condition: D_opt at its largest T (every D reached it), the bootstrap probability
+    of that D, the T."""
     out = {}
     for cond, g in d_opt.groupby("condition", sort=False):
         last = g.sort_values("T").iloc[-1]

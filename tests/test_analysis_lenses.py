@@ -59,7 +59,7 @@ def one_seed(tmp_path):
 def analysed(root: Path) -> lenses.Lenses:
     s = load.read(root)
     opt = stats.optimum(stats.aggregated(stats.ecosystem(s)))
-    return lenses.analyse(s.rows, opt, reps=200)
+    return lenses.analyse(s.rows, s.runs, opt, reps=200)
 
 
 def test_directions_and_disagreement_with_perplexity(one_seed):
@@ -174,7 +174,7 @@ def test_a_wandb_sweep_reads_its_lenses_per_model():
         records.append((config, history))
     s = wandb_source.from_records(records)
     opt = stats.optimum(stats.aggregated(stats.ecosystem(s)))
-    res = lenses.analyse(s.rows, opt, reps=50)
+    res = lenses.analyse(s.rows, s.runs, opt, reps=50)
     assert set(lenses.values(s.rows, _lens("lens/tail_share"))["m"]) == {0, 1}
     assert res.opt.set_index("T")["D_opt"].to_dict() == {1: 1.0, 2: 1.0}
     assert lenses.cross_matrices(s.runs) == {}

@@ -197,3 +197,19 @@ def test_protocols_are_still_compared(tmp_path):
 def test_collapse_thresholds(growth, word):
     arm = compare.Arm("x", 10, {1.0: growth}, None, {1: 1.0}, 1.0, [0])
     assert compare.collapse(arm)[0] == word
+
+
+def test_a_ragged_arm_is_compared_at_the_T_every_d_of_every_arm_reached(tmp_path, capsys):
+    """replace's D = 2 stops at T = 2: the regimes compare at T = 2, not at D = 1 alone."""
+    for regime in ("replace", "accumulate"):
+        for d, mus in MU[regime].items():
+            short = regime == "replace" and d == 2
+            regime_run(tmp_path / "runs", regime, d, mus[:2] if short else mus)
+    out = tmp_path / "out"
+    assert analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "50"]) == 0
+    section = (out / "report.md").read_text().split(f"## Data regimes compared: {PAPER}\n")[1]
+    assert "**μ_T at T = 2**" in section
+    assert re.search(r"^\| replace \| 1 \(\d\.\d\d\) \| 2 \(\d\.\d\d\) \|$", section, re.M)
+    said = "- **replace**: D = 1's μ_t grows 2× from t = 0 to 1 — collapse (D = 2: ×1.25)"
+    assert said in section
+    assert f"Data regimes compared: {PAPER} (T = 2, given this seed)" in capsys.readouterr().out

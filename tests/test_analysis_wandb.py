@@ -14,6 +14,7 @@ from test_tracking import WANDB, inspect
 
 from analysis import bootstrap, load, stats, wandb_log, wandb_source
 from analysis.__main__ import main as analysis_main
+from analysis.summary import COLUMNS as SUMMARY
 from analysis.sweep import CONDITION, name
 
 
@@ -58,6 +59,7 @@ def test_the_analysis_is_one_offline_wandb_run_in_the_sweeps_group(
     agg = stats.aggregated(eco)
     (cond,) = {name(c) for c in read.runs[CONDITION].itertuples(index=False)}
     want = {
+        "summary": (SUMMARY, 1),  # report.md's opening table: a row per condition
         "mu_T": (["condition", "T", "D", "mu_T", "lo", "hi"], 2 * 2),  # T = 1, 2 × D = 1, 2
         "D_opt": (["condition", "T", "D_opt", "p"], 2),
         "mu_t": (["condition", "t", "D", "mu_t"], 3 * 2),  # t = -1, 0, 1
@@ -74,6 +76,11 @@ def test_the_analysis_is_one_offline_wandb_run_in_the_sweeps_group(
         assert r.mu_T == pytest.approx(mu_T[(r.T, r.D)], rel=1e-12) and r.lo <= r.mu_T <= r.hi
     d_opt = stats.optimum(agg).set_index("T")["D_opt"]
     assert tables["D_opt"].set_index("T")["D_opt"].to_dict() == d_opt.to_dict()
+    (row,) = tables["summary"].to_dict("records")
+    last = tables["D_opt"].sort_values("T").iloc[-1]
+    assert (row["T"], row["D_opt"], row["p"]) == (2, last["D_opt"], pytest.approx(last["p"]))
+    assert row["D_opt(T)"] == ", ".join(f"{d:g}" for d in d_opt)
+    assert (row["runs"], row["seeds"], row["ragged"]) == (2, 1, False)
 
     # every figure, as an image file of the run
     pngs = sorted(p.stem for p in out.glob("*.png"))

@@ -1,0 +1,77 @@
+"""The grid at a glance: one row per condition, what report.md opens with and what
+`--wandb-log` logs as `tables/summary`, so a grid's answer reads before its sections.
+
+A row holds the condition's D_opt(T) at every T it is given at (up to the T every D
+reached: analysis/coverage.py), that T, D_opt there and its bootstrap probability, Eq. 6
+in a word, and how many runs and seeds the condition has.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.figures import d_label, label
+from analysis.report import GIVEN, eq6, markdown_table
+
+COLUMNS = ["condition", "D_opt(T)", "T", "ragged", "D_opt", "p", "eq6", "runs", "seeds"]
+
+
+def frame(tables: dict[tuple, dict]) -> pd.DataFrame:
+    """A row per condition of `tables` (per condition: 'eco', 'opt', 'p_opt'); T = 0 and
+    D_opt, p = NaN where no T has every D; ragged: its D ran to different T."""
+    rows = []
+    for cond, t in tables.items():
+        opt = t["opt"].sort_values("T")
+        d_opt = dict(zip(opt["T"].astype(int), opt["D_opt"], strict=True))
+        T = max(d_opt, default=0)
+        p = t["p_opt"].set_index(["T", "D"])["p"].get((T, d_opt.get(T)), float("nan"))
+        rows.append(
+            {
+                "condition": label(cond),
+                "D_opt(T)": ", ".join(d_label(d) for d in d_opt.values()) or "—",
+                "T": T,
+                "ragged": t["eco"].groupby("D")["t"].max().nunique() > 1,
+                "D_opt": d_opt.get(T, float("nan")),
+                "p": float(p),
+                "eq6": eq6(d_opt),
+                "runs": t["eco"]["run"].nunique(),
+                "seeds": t["eco"]["seed"].nunique(),
+            }
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def section(table: pd.DataFrame) -> list[str]:
+    """The table as report.md's opening section (markdown lines)."""
+    cells = pd.DataFrame(
+        {
+            "D_opt(T), T = 1, 2, …": table["D_opt(T)"].to_list(),
+            "up to T": [
+                f"{T or '—'}" + (" (ragged)" if ragged else "")
+                for T, ragged in zip(table["T"], table["ragged"], strict=True)
+            ],
+            "P (D_opt at that T)": [
+                "—" if p != p else f"{p:.2f}" + ("*" if n == 1 else "")
+                for p, n in zip(table["p"], table["seeds"], strict=True)
+            ],
+            "Eq. 6": table["eq6"].to_list(),
+            "runs": table["runs"].to_list(),
+            "seeds": table["seeds"].to_list(),
+        },
+        index=table["condition"],
+    )
+    lines = [
+        "## Summary",
+        "",
+        "Per condition: D_opt(T) = argmin_D μ_T at each T every D of the condition reached"
+        " (up to T), the bootstrap probability that D_opt is the optimum at that T, and"
+        " whether D_opt(T) never decreases with T (the paper's Eq. 6; —: D_opt at under"
+        " two T). Ragged: the condition's D ran to different T; its section says which stop"
+        " where. The sections below give the tables behind each row.",
+        "",
+        markdown_table(cells, "condition"),
+        "",
+    ]
+    if (table["seeds"] == 1).any():
+        lines += [f"\\* one seed: {GIVEN}, without run-to-run variation.", ""]
+    return lines
