@@ -5,6 +5,7 @@ run, in the same process on the same device; prints a table and writes bench.jso
     python -m bench --only generate # one group: generate | train | evaluate | iteration
     python -m bench --out FILE      # where the rows go (default bench.json)
     python -m bench --no-compile    # without the runtime.compile rows
+    python -m bench --only smollm2  # the paper's size class (SmolLM2-135M), and the projection
 
 Baselines: `model.generate` on batches of 32 prompts (5 beams, or τ = 1 / top-k 50
 sampling); a plain per-model PyTorch training loop with per-epoch validation, one model
@@ -37,7 +38,7 @@ from bench.rows import (
 )
 from ecosys import world
 
-GROUPS = ("generate", "train", "evaluate", "iteration")
+GROUPS = ("generate", "train", "evaluate", "iteration", "smollm2")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {where} ({torch.get_num_threads()} threads), torch {torch.__version__}")
     table = Table()
     table.header()
-    tiny = tiny_model(cfg).to(device)
+    tiny_rows = any(g in groups for g in ("generate", "train", "evaluate"))
+    tiny = tiny_model(cfg).to(device) if tiny_rows else None
     p, _ = world.build(cfg.world)
     rng = np.random.default_rng(0)
     block = cfg.data.block_size
@@ -69,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     def sample_blocks(n: int) -> torch.Tensor:
         return torch.as_tensor(p.sample(n, block, rng), device=device)
 
-    opt = (
-        opt_shaped(device) if any(g in groups for g in ("generate", "train", "evaluate")) else None
-    )
+    opt = opt_shaped(device) if tiny_rows else None
     # the OPT-shaped rows at the paper's size on a GPU; fewer, shorter prompts on the CPU
     opt_n, opt_len = (256, 128) if gpu else (8, 32)
     opt_blocks = torch.randint(
@@ -160,6 +160,17 @@ def main(argv: list[str] | None = None) -> int:
                     m16_over_m1=two["iteration"] / one["iteration"],
                     **phases(two, sixteen),
                 )
+
+    if "smollm2" in groups:  # the paper's size class, and from its rates the projection
+        from bench import size_class
+
+        rates = size_class.bench(table, compile, gpu)
+        projection = size_class.projection(rates)
+        size_class.print_projection(projection, rates)
+        where = Path(args.out).with_suffix(".projection.json")
+        assumes = {"paper": size_class.PAPER, "gpu_ratio": size_class.GPU_RATIO, "rates": rates}
+        where.write_text(json.dumps({"assumes": assumes, "rows": projection}, indent=1) + "\n")
+        print(f"wrote {where} (a projection, not a measurement)")
 
     Path(args.out).write_text(json.dumps(table.rows, indent=1) + "\n")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
