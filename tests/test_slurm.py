@@ -33,17 +33,34 @@ def runs_by_name(root: Path) -> dict[str, Path]:
     return {p.parent.name: p.parent for p in root.rglob("run.json")}
 
 
+LIVE = ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED")
+
+
+def job_states(ids: set[str], seconds: float = 60) -> dict[str, str]:
+    """sacct's state of each job or array task of `ids`, once none is live any more:
+    SLURM's accounting lags the job's result file that submitit returns on, so a job
+    just done may still read RUNNING for a moment."""
+    deadline = time.monotonic() + seconds
+    while True:
+        lines = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(sorted(ids))],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        states = dict(line.split("|") for line in lines)
+        live = any(v.split()[0] in LIVE for v in states.values())
+        if not live or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
+
+
 def array_tasks(out: Path) -> dict[str, str]:
-    """The SLURM array tasks of the sweep under out (submitit's job folders), by sacct:
-    task id -> state."""
-    ids = {p.name.partition("_")[0] for p in (out / ".submitit").iterdir() if p.is_dir()}
-    lines = subprocess.run(
-        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(sorted(ids))],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return dict(line.split("|") for line in lines)
+    """The SLURM array tasks of the sweep under out (submitit's job folders), by sacct,
+    settled: task id -> state."""
+    return job_states(
+        {p.name.partition("_")[0] for p in (out / ".submitit").iterdir() if p.is_dir()}
+    )
 
 
 @pytest.mark.parametrize("runs_per_job, jobs", [(1, 4), (2, 2)], ids=["a job a run", "packed"])
@@ -115,10 +132,7 @@ def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir
     assert log.count("run dir ") == 2  # the job started twice, on the same run dir
     cli(*small_args(tmp_path / "local", cache_dir, "diversity=d2", "T=4"))
     assert snapshot(run) == snapshot(only_run_dir(tmp_path / "local"))
-    states = subprocess.run(
-        ["sacct", "-j", job, "-n", "-X", "-o", "State"], capture_output=True, text=True
-    ).stdout
-    assert "COMPLETED" in states
+    assert "COMPLETED" in job_states({job}).values()
 
 
 def test_a_packed_job_requeued_mid_run_skips_its_finished_run_and_resumes_the_other(
