@@ -11,22 +11,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
 from ecosys import config, models
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
 
 
 def compose_cfg(*overrides: str) -> DictConfig:
     """The config `python -m ecosys OVERRIDES` would run."""
     config.register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config.CONF, version_base="1.3"):
         return compose("config", overrides=list(overrides))
 
 

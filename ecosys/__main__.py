@@ -1,4 +1,5 @@
-"""Run one ecosystem, or a grid of them, from the Hydra config tree in conf/.
+"""Run one ecosystem, or a grid of them, from the Hydra config tree in conf/ (shipped in
+the package as ecosys.conf; `--config-dir DIR` adds a folder of your own options).
 
 python -m ecosys                                     # synthetic world, D = 1, T = 10
 python -m ecosys diversity=d4 data_quality=temp1     # any group option, any key
@@ -25,10 +26,10 @@ from ecosys.config.cli import refuse
 from ecosys.store import RunLocked
 
 config.register()
-CONF = Path(__file__).resolve().parents[1] / "conf"  # absolute: works as a console script too
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
+# the package, not a path beside this file: found from a wheel and from any directory
+@hydra.main(version_base="1.3", config_path=f"pkg://{config.CONF}", config_name="config")
 def main(cfg: DictConfig) -> str:
     try:
         config.validate(cfg)  # before torch loads: a bad value fails in a second

@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
+from ecosys import config
+
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "conf"  # the checkout's config tree: what the tests list and read
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 # A world and model small enough that a whole run takes seconds (conf/debug/smoke.yaml).
@@ -35,7 +37,7 @@ def make_cfg(*overrides: str, small: bool = True, hydra: bool = False) -> DictCo
     """A composed config, as `python -m ecosys OVERRIDES` would get it (with `hydra`,
     Hydra's own node too: the launcher, help and logging options)."""
     overrides = [*([SMOKE] if small else []), *overrides]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config.CONF, version_base="1.3"):
         return compose("config", overrides=overrides, return_hydra_config=hydra)
 
 

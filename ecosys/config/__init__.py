@@ -42,7 +42,10 @@ from ecosys.config.schema import (
     register,
 )
 
+CONF = "ecosys.conf"  # the config tree's package: conf/ (Hydra's pkg://ecosys.conf)
+
 __all__ = [
+    "CONF",
     "RUNTIME_KEYS",
     "SHAPE",
     "Arch",
