@@ -26,8 +26,8 @@ import yaml
 
 from analysis.summary import frame as summary_table
 from analysis.sweep import CONDITION, name
-from ecosys import layout, wandb_files
-from ecosys.tracking import resolve_mode
+from ecosys.rundir import layout, wandb_files
+from ecosys.rundir.tracking import resolve_mode
 
 JOB_TYPE = "analysis"
 PROJECT = "ecosys"  # conf/tracking/wandb.yaml's default: where runs without a config went

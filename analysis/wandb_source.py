@@ -1,6 +1,6 @@
 """The W&B reader: W&B runs → a Sweep, live (the public API) or from offline files.
 
-W&B mirrors each run's config and per-iteration metrics (ecosys/tracking.py), not its
+W&B mirrors each run's config and per-iteration metrics (ecosys/rundir/tracking.py), not its
 per-block perplexities (only their histograms): these sweeps have μ_{m,t} and the
 combined std but no blocks, and the bootstrap resamples models and seeds only. Both
 sources go through `from_records`; only where the records come from differs. The
@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis.load import run_row
 from analysis.sweep import DEFAULTS, LABELS, RUN, Sweep, settings, with_variant
-from ecosys import wandb_files
+from ecosys.rundir import wandb_files
 
 Record = tuple[dict, list[dict]]  # (a run's config, its history rows)
 WORLD = ("entropy_rate_ppl", "oracle_test_ppl")

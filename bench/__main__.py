@@ -35,7 +35,7 @@ from bench.rows import (
     opt_shaped,
     tiny_model,
 )
-from ecosys import world
+from ecosys.data import world
 
 GROUPS = ("generate", "train", "evaluate", "iteration")
 

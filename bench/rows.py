@@ -15,10 +15,11 @@ from omegaconf import DictConfig
 
 from bench.baselines import hf_generate, plain_nll, plain_train
 from bench.harness import ROOT, Table, compile_seconds, compose_cfg, timed, variants, warm_up
-from ecosys import base, decode, models
-from ecosys.ensemble import states_of
-from ecosys.evaluate import block_nll
-from ecosys.train import fine_tune, fine_tune_together
+from ecosys.kernels import decode
+from ecosys.kernels.ensemble import states_of
+from ecosys.kernels.evaluate import block_nll
+from ecosys.kernels.train import fine_tune, fine_tune_together
+from ecosys.models import base, hf
 
 # -- the models ------------------------------------------------------------------------
 
@@ -26,14 +27,14 @@ from ecosys.train import fine_tune, fine_tune_together
 def tiny_model(cfg: DictConfig) -> torch.nn.Module:
     """The synthetic world's base (pretrained once into cache_dir, as `make demo` does)."""
     base.ensure(cfg, cfg.model, Accelerator(cpu=not torch.cuda.is_available()))
-    return models.load(base.locate(cfg, cfg.model), torch.float32).eval()
+    return hf.load(base.locate(cfg, cfg.model), torch.float32).eval()
 
 
 def opt_shaped(device: torch.device) -> torch.nn.Module:
     """OPT-125m's shape, GPT-2's vocabulary, random weights; bf16 on a GPU."""
     cfg = compose_cfg("model=opt-125m-random")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model = models.new(cfg.model, 50257, seed=0).to(device, dtype).eval()
+    model = hf.new(cfg.model, 50257, seed=0).to(device, dtype).eval()
     model.generation_config.pad_token_id = 0
     return model
 
@@ -243,7 +244,7 @@ def iteration_seconds(
     `ranks` = 2: the run as
     `accelerate launch` starts it on two CPU processes of one thread each
     (launchers/accelerate/cpu-2proc.yaml), each rank training its own models."""
-    from ecosys.layout import read_metrics
+    from ecosys.rundir.layout import read_metrics
 
     name = f"{diversity}-r{ranks}-c{int(compile)}-l{int(lenses)}-{regime}-T{T}"
     overrides = [
@@ -259,7 +260,7 @@ def iteration_seconds(
         f"run_name={name}",
     ]
     if ranks == 1:
-        from ecosys import loop
+        from ecosys.schedule import loop
 
         run = loop.run(compose_cfg(*overrides))
     else:

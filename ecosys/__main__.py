@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ecosys import config
 from ecosys.config.cli import refuse
-from ecosys.store import RunLocked
+from ecosys.rundir.store import RunLocked
 
 config.register()
 
@@ -33,7 +33,7 @@ config.register()
 def main(cfg: DictConfig) -> str:
     try:
         config.validate(cfg)  # before torch loads: a bad value fails in a second
-        from ecosys import loop
+        from ecosys.schedule import loop
 
         # runs land in Hydra's output dir: hydra.run.dir, or hydra.sweep.dir in a multirun,
         # and a multirun is one tracking group, named after its sweep dir

@@ -44,8 +44,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from ecosys import config, layout
-from ecosys.layout import Unit
+from ecosys import config
+from ecosys.rundir import layout
+from ecosys.rundir.layout import Unit
 
 MULTIRUN = "multirun.yaml"  # Hydra writes it into the sweep dir at every multirun
 SUBMITIT = ".submitit"  # conf/hydra/launcher/*.yaml: submitit_folder

@@ -53,7 +53,7 @@ def departures(tree: dict[str, Any], schema: type = Config) -> dict[str, Any]:
 def identity(cfg: DictConfig) -> dict[str, Any]:
     """The part of the config that decides results: what a run dir must match. T is
     not part of it: iterations t < T do not depend on T, so a larger T continues a run
-    and a smaller one reads as done (ecosys/store.py)."""
+    and a smaller one reads as done (ecosys/rundir/store.py)."""
     return {k: v for k, v in departures(resolved(cfg)).items() if k != "T"}
 
 

@@ -64,7 +64,7 @@ class MixedPrecision(StrEnum):  # accelerate's
 
 
 class Engine(StrEnum):
-    lean = "lean"  # ecosys/decode.py: generate's tokens, faster
+    lean = "lean"  # ecosys/kernels/decode.py: generate's tokens, faster
     hf = "hf"  # model.generate itself
 
 
@@ -89,7 +89,7 @@ class Segments(StrEnum):
 
 @dataclass
 class WorldConfig:
-    """The synthetic language (see ecosys/world.py); fixed by `seed`, not by the run seed."""
+    """The synthetic language (see ecosys/data/world.py); fixed by `seed`, not by the run seed."""
 
     seed: int = 1234
     vocab_size: int = 128
@@ -168,7 +168,7 @@ class ScaleConfig:
 
 @dataclass
 class RegimeConfig:
-    """What a model trains on at t ≥ 1 (ecosys/context.py `training_set`)."""
+    """What a model trains on at t ≥ 1 (ecosys/schedule/context.py `training_set`)."""
 
     name: Regime = Regime.replace
     keep_real: bool = True  # accumulating: keep the real generation set after t = 0
@@ -222,7 +222,8 @@ class GenerateConfig:
 
 @dataclass
 class MeasureConfig:
-    """The synthetic world's exact measurements (ecosys/exact.py); off where p_data is unknown."""
+    """The synthetic world's exact measurements (ecosys/measures/exact.py); off where
+    p_data is unknown."""
 
     exact: bool = True  # KL rate, W2 / EDQ of data and model samples, per (t, model)
     fresh_blocks: int = 256  # fresh p_data blocks: the reference sample
@@ -233,7 +234,7 @@ class MeasureConfig:
 
 @dataclass
 class LensesConfig:
-    """What collapses beyond perplexity (ecosys/lenses.py), per (t, model) and per t."""
+    """What collapses beyond perplexity (ecosys/measures/lenses.py), per (t, model) and per t."""
 
     enabled: bool = True  # lexical and tail lenses, self perplexity, tail ranks, the cross matrix
     subsample: int = 64  # continuations per model for self-BLEU, self perplexity, cross matrix
@@ -243,7 +244,7 @@ class LensesConfig:
 
 @dataclass
 class TrackingConfig:
-    """W&B, a mirror of the run store (ecosys/tracking.py): excluded from the run id."""
+    """W&B, a mirror of the run store (ecosys/rundir/tracking.py): excluded from the run id."""
 
     mode: TrackingMode = TrackingMode.auto
     project: str = "ecosys"
