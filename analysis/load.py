@@ -17,6 +17,7 @@ import yaml
 
 from analysis import stats
 from analysis.sweep import CONDITION, DEFAULTS, LABELS, RUN, Sweep, settings, with_variant
+from ecosys.config import upgraded
 from ecosys.rundir import layout
 from ecosys.rundir.layout import read_metrics
 from ecosys.rundir.tracking import flatten
@@ -69,7 +70,7 @@ def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
 def _settings(run_dir: Path) -> dict[str, str] | None:
     """The run's config.yaml as sweep.settings; None for a run dir without one."""
     path = run_dir / layout.CONFIG
-    return settings(flatten(yaml.safe_load(path.read_text()))) if path.exists() else None
+    return settings(flatten(upgraded(yaml.safe_load(path.read_text())))) if path.exists() else None
 
 
 def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:

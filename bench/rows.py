@@ -132,13 +132,15 @@ def bench_train(
     module: torch.nn.Module,
     sets: list[torch.Tensor],
     valid: torch.Tensor,
-    tcfg,
+    cfg,
     acc: Accelerator,
     variants: tuple[str, ...] = ("",),
 ) -> None:
     """Train len(sets) models from `module`'s weights: the baseline one after another,
-    then ecosys as a run would, per variant: "" (one by one), "compiled"
-    (runtime.compile), "together" (one batched computation, train.together=true)."""
+    then ecosys as a run would (cfg's train and score keys), per variant: "" (one by
+    one), "compiled" (runtime.compile), "together" (one batched computation,
+    train.together=true)."""
+    tcfg, score_batch_size = cfg.train, cfg.score.batch_size
     tokens = sum(b.numel() for b in sets) * tcfg.epochs
     seeds = list(range(len(sets)))
     start = {k: v.clone() for k, v in module.state_dict().items()}
@@ -157,13 +159,15 @@ def bench_train(
 
     def one_by_one(m: torch.nn.Module) -> list[float]:
         return [
-            fine_tune(fresh(m), b, held, tcfg, i, acc).val_loss
+            fine_tune(fresh(m), b, held, tcfg, i, acc, score_batch_size=score_batch_size).val_loss
             for i, b in zip(seeds, arrays, strict=True)
         ]
 
     def together() -> list[float]:
         starts = [states_of(fresh(module))] * len(sets)
-        results, _ = fine_tune_together(module, starts, arrays, held, tcfg, seeds, acc)
+        results, _ = fine_tune_together(
+            module, starts, arrays, held, tcfg, seeds, acc, score_batch_size=score_batch_size
+        )
         return [r.val_loss for r in results]
 
     ref, hf_s, hf_mem = timed(baseline)

@@ -63,6 +63,8 @@ def composition_error(err: Exception) -> config.ConfigError:
     """Hydra's composition error as a ConfigError: the key or group, the problem, a fix."""
     cause, help_ = err.__cause__, "python -m ecosys --help lists every group, option and key"
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        if new := config.RENAMED.get(cause.full_key):
+            return config.ConfigError(cause.full_key, f"renamed {new}", f"set {new}=… instead")
         return config.ConfigError(cause.full_key, str(cause.msg).splitlines()[0], help_)
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:

@@ -59,7 +59,7 @@ RANGES: list[Row] = [
     ("train.lr", *_gt(0), "set e.g. train.lr=1e-5"),
     ("train.min_lr", *_ge(0), "set train.min_lr=0"),
     ("train.batch_size", *_ge(1), "set train.batch_size=16"),
-    ("train.eval_batch_size", *_ge(1), "set train.eval_batch_size=64"),
+    ("score.batch_size", *_ge(1), "set score.batch_size=64"),
     ("generate.num_beams", *_ge(1), "set generate.num_beams=5"),
     ("generate.batch_size", *_ge(1), "set generate.batch_size=32"),
     ("generate.repetition_penalty", *_gt(0), "use 1.0 for no penalty"),

@@ -11,8 +11,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ecosys.config.errors import ConfigError, check
-from ecosys.config.names import block_size, pool_file
+from ecosys.config.names import block_size
 from ecosys.convert import gguf
+from ecosys.rundir import layout
 
 
 def corpora(cfg: DictConfig) -> None:
@@ -190,7 +191,7 @@ def _pool(d: DictConfig) -> None:
         "data=pool needs the run whose generated pool becomes the corpus",
         "set data.run=runs/<sweep>/<run dir> (a finished run)",
     )
-    pool = pool_file(d)
+    pool = layout.pool_file(Path(d.run).expanduser(), d.pool_t)
     check(
         pool.exists(),
         "data.pool_t",

@@ -1,19 +1,44 @@
 """What a config is called and what it derives: its identity and hash, the labels of its
-condition, its run name, its data shares and block size, the pool file it reads."""
+condition, its run name, its data shares and block size."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
 import typing
 from dataclasses import MISSING, fields, is_dataclass
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from ecosys.config.schema import Config, Protocol, Segments
+
+# Keys renamed since runs were first written, old → new: an older run's config is read
+# under the new names (`upgraded`), and the command line names the new key for an old one.
+RENAMED = {"train.eval_batch_size": "score.batch_size"}
+
+
+def upgraded(tree: dict[str, Any]) -> dict[str, Any]:
+    """A plain config (nested, or flat with dotted keys as W&B keeps it) with every
+    RENAMED key under its new name."""
+    out = copy.deepcopy(tree)
+    for old, new in RENAMED.items():
+        if old in out:  # flat
+            out.setdefault(new, out.pop(old))
+            continue
+        *path, key = old.split(".")
+        node = out
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key in node:
+            *new_path, new_key = new.split(".")
+            target = out
+            for part in new_path:
+                target = target.setdefault(part, {})
+            target.setdefault(new_key, node.pop(key))
+    return out
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -78,11 +103,6 @@ def block_size(cfg: DictConfig) -> int:
     return coms[0].block_size if coms else cfg.data.block_size
 
 
-def pool_file(d: DictConfig) -> Path:
-    """The saved pool data=pool reads: pools/tXX.npy of the run data.run names."""
-    return Path(d.run).expanduser() / "pools" / f"t{d.pool_t:02d}.npy"
-
-
 def data_quality_label(cfg: DictConfig) -> str:
     """The data_quality option's own name (generate.* cannot tell nucleus from temperature
     sampling), plus the share of fresh real data when there is one."""
@@ -113,9 +133,17 @@ def _data_label(d: DictConfig) -> str:
     return f"{d.name}_t{d.pool_t}" if d.source == "pool" else d.name
 
 
+# The labels of a run's condition that the analysis tells conditions apart by (D is its
+# own axis), and the value of each the paper's runs have: a run's name leaves a label out
+# at that value, and a run from before the label was recorded ran it. Pure data: the
+# analysis imports it.
+CONDITION_LABELS = ("model", "data", "scale", "data_quality", "protocol", "regime")
+PAPER = {"protocol": "paper", "regime": "replace"}
+
+
 def condition(cfg: DictConfig) -> dict[str, str]:
-    """The labels that name a run's condition: mixed families by their models' names,
-    communities by their keys, joined by +."""
+    """The labels that name a run's condition (CONDITION_LABELS and its diversity):
+    mixed families by their models' names, communities by their keys, joined by +."""
     fams = [cfg.families[k].name for k in sorted(cfg.families)] or [cfg.model.name]
     coms = sorted(cfg.communities) or [_data_label(cfg.data)]
     return {
@@ -132,6 +160,5 @@ def condition(cfg: DictConfig) -> dict[str, str]:
 def run_name(cfg: DictConfig) -> str:
     if cfg.run_name:
         return cfg.run_name
-    paper = {"protocol": "paper", "regime": "replace"}  # named only where a run departs
-    labels = [v for k, v in condition(cfg).items() if paper.get(k) != v]
+    labels = [v for k, v in condition(cfg).items() if PAPER.get(k) != v]
     return "_".join(labels) + f"_s{cfg.seed}-{config_hash(cfg)}"

@@ -196,7 +196,6 @@ class TrainConfig:
     epochs: int = 5
     lr: float = MISSING  # defaults to ${model.finetune_lr} in conf/train/default.yaml
     batch_size: int = 16
-    eval_batch_size: int = 64
     weight_decay: float = 0.0
     schedule: Schedule = Schedule.constant
     min_lr: float = 0.0  # end of the cosine schedule
@@ -221,6 +220,15 @@ class GenerateConfig:
 
 
 @dataclass
+class ScoreConfig:
+    """Every scoring pass: validation in training, the test set, the exact measures, the
+    cross-model matrix, self perplexity (train.eval_batch_size before it was named for
+    all of them)."""
+
+    batch_size: int = 64  # blocks per forward pass; equal-length blocks: batch-independent
+
+
+@dataclass
 class MeasureConfig:
     """The synthetic world's exact measurements (ecosys/measures/exact.py); off where
     p_data is unknown."""
@@ -242,12 +250,15 @@ class LensesConfig:
     cross_others: int = 3  # other models each model scores (seeded): 16 × 4 of 256 at M = 16
 
 
+WANDB_PROJECT = "ecosys"  # W&B's project where a run sets none (the analysis's default too)
+
+
 @dataclass
 class TrackingConfig:
     """W&B, a mirror of the run store (ecosys/rundir/tracking.py): excluded from the run id."""
 
     mode: TrackingMode = TrackingMode.auto
-    project: str = "ecosys"
+    project: str = WANDB_PROJECT
     entity: str | None = None
     group: str | None = None  # null: a multirun's sweep dir name
 
@@ -281,6 +292,7 @@ class Config:
     regime: RegimeConfig = field(default_factory=RegimeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig, metadata=_RUNTIME)
     tracking: TrackingConfig = field(default_factory=TrackingConfig, metadata=_RUNTIME)
     measure: MeasureConfig = field(default_factory=MeasureConfig)

@@ -19,6 +19,7 @@ from transformers import PreTrainedTokenizerBase
 
 from ecosys import config
 from ecosys.data import hub, world
+from ecosys.rundir import layout
 from ecosys.runtime import seeds
 
 
@@ -42,12 +43,12 @@ def load(
     if dcfg.source == "synthetic":
         corpus = synthetic(cfg.world, dcfg.block_size, dcfg.topics)
     elif dcfg.source == "pool":
-        corpus = pool(dcfg, cfg.seed)
+        corpus = from_pool(dcfg, cfg.seed)
         if empty := [split for split in SPLITS if len(getattr(corpus, split)) == 0]:
             n = sum(len(getattr(corpus, split)) for split in SPLITS)
             raise config.ConfigError(
                 f"{key}.pool_t",
-                f"the pool {config.pool_file(dcfg)} has {n} blocks: its 80/10/10 cut leaves "
+                f"the pool {saved_pool(dcfg)} has {n} blocks: its 80/10/10 cut leaves "
                 f"{' and '.join(empty)} without one",
                 "pick a pool of at least 10 blocks",
             )
@@ -83,10 +84,15 @@ def synthetic(wcfg: DictConfig, block_size: int, topics: list[int] | None = None
 POOL_SPLIT = (0.8, 0.1, 0.1)  # train / valid / test shares of a saved pool
 
 
-def pool(dcfg: DictConfig, seed: int) -> Corpus:
+def saved_pool(dcfg: DictConfig) -> Path:
+    """The file of the pool data=pool reads: data.run's pool at data.pool_t."""
+    return layout.pool_file(Path(dcfg.run).expanduser(), dcfg.pool_t)
+
+
+def from_pool(dcfg: DictConfig, seed: int) -> Corpus:
     """A finished run's generated pool at data.pool_t as a corpus (App. H, Fig. 18):
     shuffled by the run seed and cut 80/10/10 into train / valid / test."""
-    blocks = np.load(config.pool_file(dcfg))
+    blocks = np.load(saved_pool(dcfg))
     blocks = blocks[seeds.rng(seed, "corpus", t=dcfg.pool_t).permutation(len(blocks))]
     n_train, n_valid = (int(share * len(blocks)) for share in POOL_SPLIT[:2])
     return Corpus(

@@ -119,10 +119,13 @@ def fine_tune(
     desc: str | None = None,
     ranks: Ranks | None = None,
     budget: int | None = None,
+    *,
+    score_batch_size: int,
 ) -> TrainResult:
     """Train `model` in place for tcfg.epochs epochs on `blocks` [n, L] (epochs of the
-    `budget` N under train.protocol=equal_steps); with `ranks` in data-parallel mode
-    every rank calls this together (DDP)."""
+    `budget` N under train.protocol=equal_steps), validating `score_batch_size` blocks a
+    pass (score.batch_size); with `ranks` in data-parallel mode every rank calls this
+    together (DDP)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout, where the model has any
     n_batches = steps_per_epoch(len(blocks), tcfg, budget)
@@ -138,7 +141,7 @@ def fine_tune(
     data = torch.as_tensor(blocks)
 
     def validate() -> float:
-        return float(block_nll(model, valid, tcfg.eval_batch_size, accelerator, ranks=ranks).mean())
+        return float(block_nll(model, valid, score_batch_size, accelerator, ranks=ranks).mean())
 
     def snapshot() -> dict[str, torch.Tensor]:
         state = accelerator.unwrap_model(model).state_dict()
@@ -180,6 +183,8 @@ def fine_tune_together(
     accelerator: Accelerator,
     desc: str | None = None,
     budget: int | None = None,
+    *,
+    score_batch_size: int,
 ) -> tuple[list[TrainResult], list[dict[str, torch.Tensor]]]:
     """`fine_tune` for several models of `module`'s architecture at once (one batched
     computation, ecosys/kernels/ensemble.py): model i starts from starts[i], trains on sets[i]
@@ -199,7 +204,7 @@ def fine_tune_together(
 
     def validate() -> torch.Tensor:
         with accelerator.autocast():
-            return ens.block_nll(held, tcfg.eval_batch_size).mean(-1).cpu()  # [M]
+            return ens.block_nll(held, score_batch_size).mean(-1).cpu()  # [M]
 
     def snapshot() -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in ens.params.items()}

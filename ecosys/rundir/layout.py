@@ -1,5 +1,5 @@
-"""The run-dir layout: the one place its file names, the unit order and the metrics
-reader are spelled. Pure Python (no torch), so the analysis can import it.
+"""The run-dir layout: the one place its file names, the phase and unit order and the
+metrics reader are spelled. Pure Python (no torch), so the analysis can import it.
 
     config.yaml  run.json  metrics.jsonl  log.txt
     .lock  .lock.owner              the run's file lock, and "host H, pid P" of its holder
@@ -27,12 +27,17 @@ METRICS = "metrics.jsonl"
 LOG = "log.txt"
 UNITS = "units"
 TRACKING = "tracking"
+TRACKING_STATE = f"{TRACKING}/state.json"  # the W&B run id, its group, the last t logged
+TRACKING_WANDB = f"{TRACKING}/wandb"  # W&B's own files (wandb.init(dir=tracking/) names it)
 LOCK = ".lock"
 LOCK_OWNER = ".lock.owner"
 
-# Units sort by (t, this order, m): the order the loop commits them in within an
-# iteration, and so the order of metrics.jsonl's rows.
-UNIT_ORDER = ("train", "evaluate", "measure", "generate", "cross", "pool", "disagree", "summary")
+# The phases of an iteration in the order the schedule runs them: the one place it is
+# spelled (ecosys/schedule/phases/ gives each its body and takes its order from here).
+# Units sort by (t, this order, m), the order the loop commits them in, and so the order
+# of metrics.jsonl's rows; an iteration's summary unit comes after its phases.
+PHASES = ("train", "evaluate", "measure", "generate", "cross", "pool", "disagree")
+UNIT_ORDER = (*PHASES, "summary")
 
 
 @dataclass(frozen=True, order=True)
@@ -72,9 +77,19 @@ def manifest(unit: Unit) -> str:
     return f"{UNITS}/{unit.key}.json"
 
 
-def ppl(t: int, m: int, kind: str = "ppl") -> str:
-    """Model m's per-block perplexities after t (t = -1: its base); an array name."""
-    return f"{kind}/{_at(t)}.m{m:02d}"
+def manifest_glob() -> str:
+    """Every unit manifest of a run (a manifest's stem is its unit's key)."""
+    return f"{UNITS}/*.json"
+
+
+def ppl(t: int, m: int) -> str:
+    """Model m's per-block test perplexities after t (t = -1: its base); an array name."""
+    return f"ppl/{_at(t)}.m{m:02d}"
+
+
+def ppl_train(t: int, m: int) -> str:
+    """The same on model m's own real training blocks (train.eval_on_train)."""
+    return f"ppl_train/{_at(t)}.m{m:02d}"
 
 
 def ppl_glob(t: int) -> str:
@@ -89,6 +104,11 @@ def generated(t: int, m: int) -> str:
 def pool(t: int, m: int | None = None) -> str:
     """The pool at t; with m, model m's re-tokenized share (families of other tokens)."""
     return f"pools/t{t:02d}" + (f".m{m:02d}" if m is not None else "")
+
+
+def pool_file(run_dir: str | Path, t: int) -> Path:
+    """The pool at t of the run in run_dir, as a file (what data=pool reads)."""
+    return Path(run_dir) / npy(pool(t))
 
 
 def pool_texts(t: int) -> str:

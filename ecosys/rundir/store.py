@@ -169,8 +169,9 @@ class RunStore:
         if not path.exists():
             return
         # both as their departures from the schema's defaults: a key an older config.yaml
-        # lacks counts as its default; T is no part of a run's identity
-        stored = config_mod.departures(yaml.safe_load(path.read_text()))
+        # lacks counts as its default, one it names as before a rename under its new
+        # name; T is no part of a run's identity
+        stored = config_mod.departures(config_mod.upgraded(yaml.safe_load(path.read_text())))
         stored.pop("T", None)
         current = config_mod.identity(cfg)
         if stored != current:
@@ -323,8 +324,7 @@ class RunStore:
             _write_atomic(path, text.encode())
 
     def _committed_units(self) -> list[Unit]:
-        units = (self.root / layout.UNITS).glob("*.json")
-        return [Unit.parse(path.name.removesuffix(".json")) for path in units]
+        return [Unit.parse(path.stem) for path in self.root.glob(layout.manifest_glob())]
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -2,7 +2,7 @@
 
 After every iteration the loop calls `sync`, which logs every iteration the store has
 committed and W&B has not yet seen: one `wandb.log` per t, with `t` as the step
-metric. The W&B run id derives from the run id (kept in tracking/state.json), so a
+metric. The W&B run id derives from the run id (kept in layout.TRACKING_STATE), so a
 resumed or requeued run continues the same W&B run; it asks W&B what it already
 holds (the resumed run's summary online; the earlier sessions' files offline, through
 W&B's own reader) and logs only later iterations: no step twice, none lost to a
@@ -81,7 +81,7 @@ class WandbTracker(Tracker):
         import wandb  # only when tracking: importing it costs a second or two
 
         self.wandb, self.run_dir = wandb, Path(run_dir)
-        self.state_path = self.run_dir / layout.TRACKING / "state.json"
+        self.state_path = self.run_dir / layout.TRACKING_STATE
         self.state = self._load_state(info["run_id"])
         tc = cfg.tracking
         mode = resolve_mode(tc.mode)
@@ -161,7 +161,7 @@ class WandbTracker(Tracker):
         if self.mode == "offline":
             log.info(
                 "W&B (offline): upload with `wandb sync %s`",
-                self.run_dir / layout.TRACKING / "wandb" / f"offline-run-*-{self.state['id']}",
+                self.run_dir / layout.TRACKING_WANDB / f"offline-run-*-{self.state['id']}",
             )
 
 
@@ -191,7 +191,7 @@ def caught_up(cfg: DictConfig, run_dir: Path, T: int) -> bool:
     """Read-only: has the tracker mirrored iterations up to T - 1 (or is it off)?"""
     if cfg.tracking.mode == "disabled":
         return True
-    state = Path(run_dir) / layout.TRACKING / "state.json"
+    state = Path(run_dir) / layout.TRACKING_STATE
     logged = json.loads(state.read_text()).get("logged_t") if state.exists() else None
     return logged is not None and logged >= T - 1
 

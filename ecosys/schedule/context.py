@@ -44,13 +44,11 @@ class Result:
 
 class ModelCache:
     """One module per base model, loaded once per process; a member's weights are
-    loaded into its base's module when asked for. `redo_train(t, m)` (the schedule's)
-    re-trains a checkpoint that was pruned or found corrupt."""
+    loaded into its base's module when asked for."""
 
     def __init__(self, cfg: Config, members: list[Member], accelerator: Accelerator):
         self.cfg, self.members, self.accelerator = cfg, members, accelerator
         self.bases: dict[str, tuple[torch.nn.Module, dict[str, torch.Tensor]]] = {}
-        self.redo_train: Callable[[int, int], Path] = _no_redo
 
     def model(self, m: int, weights: Path | None = None) -> torch.nn.Module:
         """Member m's base model, holding a checkpoint's weights if given."""
@@ -87,6 +85,11 @@ class ModelCache:
         hf.save_weights(module, path)
 
 
+def _no_redo(t: int, m: int) -> Path:
+    """A context outside a schedule (tests, the bench) cannot re-train a lost checkpoint."""
+    raise RuntimeError(f"model {m}'s checkpoint of t={t} is lost and nothing can re-train it")
+
+
 @dataclass
 class Context:
     cfg: Config
@@ -96,8 +99,10 @@ class Context:
     store: RunStore  # bodies read committed units through it; only the schedule commits
     cache: ModelCache
     references: dict[str, exact.Reference]  # p_data's side per community; {} off-world
+    # the schedule's: re-train member m's checkpoint of t, pruned or found corrupt
+    redo_train: Callable[[int, int], Path] = _no_redo
     progress: bool = True
-    horizon: int = 0  # the T the run dir plans (≥ cfg.T): whether t < T - 1 pools
+    horizon: int = 0  # the T the run dir plans (≥ cfg.T): which t make a pool
     shared: dict[Any, Any] = field(default_factory=dict)  # a process's results bodies share
 
     @property
@@ -113,7 +118,7 @@ class Context:
         if t < 0:
             return None
         if self.ranks.agree(self.store.verified_checkpoint(Unit.of("train", t, m)) is None):
-            return self.cache.redo_train(t, m)
+            return self.redo_train(t, m)
         return self.store.checkpoint_path(m, t)
 
     def model(self, m: int, t: int) -> torch.nn.Module:
@@ -123,9 +128,9 @@ class Context:
     def info(self, phase: str, t: int, m: int = -1) -> dict[str, Any]:
         return self.store.info_of(Unit.of(phase, t, m))
 
-    def pools(self, t: int) -> bool:
-        """Is there a pool after t? Not after the last iteration, nor when every model
-        re-trains on its real set (data_quality.retrain_real)."""
+    def makes_pool(self, t: int) -> bool:
+        """Does iteration t end in a pool (generate, cross, pool)? Not the last one, nor
+        any when every model re-trains on its real set (data_quality.retrain_real)."""
         return t < max(self.cfg.T, self.horizon) - 1 and not self.cfg.data_quality.retrain_real
 
     def training_set(self, t: int, m: int) -> np.ndarray:
@@ -134,7 +139,7 @@ class Context:
         shares of every pool so far (accumulate), or n_m blocks drawn uniformly without
         replacement from those (accumulate_subsample). Read from the committed pools,
         never copied: the run store stays O(N·T)."""
-        real = self.members[m].prompts
+        real = self.members[m].real_blocks
         regime = self.cfg.regime
         if t == 0 or self.cfg.data_quality.retrain_real:
             return real
@@ -194,7 +199,8 @@ def references(cfg: Config, members: list[Member]) -> dict[str, exact.Reference]
     for i, mem in enumerate(members):
         if mem.community not in refs:
             rng = seeds.rng(cfg.world.seed, "fresh", m=i)
-            fresh = mem.corpus.p_data.sample(cfg.measure.fresh_blocks, mem.prompts.shape[1], rng)
+            length = mem.real_blocks.shape[1]
+            fresh = mem.corpus.p_data.sample(cfg.measure.fresh_blocks, length, rng)
             refs[mem.community] = exact.Reference(mem.corpus.p_data, fresh, cfg.measure.smoothing)
     return refs
 
@@ -204,7 +210,3 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     missing = module.load_state_dict(state, strict=False).missing_keys
     if missing:
         raise RuntimeError(f"weights lack {missing[:3]}…")
-
-
-def _no_redo(t: int, m: int) -> Path:
-    raise RuntimeError(f"model {m}'s checkpoint of t={t} is lost and nothing can re-train it")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from accelerate import Accelerator
 from omegaconf import DictConfig, OmegaConf
 
 from ecosys import config
@@ -39,6 +40,7 @@ from ecosys.rundir.tracking import Tracker, caught_up, open_tracker
 from ecosys.runtime import preemption, ranks
 from ecosys.schedule import members
 from ecosys.schedule.context import Context, ModelCache, Result, references
+from ecosys.schedule.members import Roster
 from ecosys.schedule.phases import PHASES, TRAIN, Phase
 
 log = logging.getLogger(__name__)
@@ -50,15 +52,31 @@ class Ecosystem:
 
     def __init__(
         self,
-        ctx: Context,
+        spec: Config,
+        roster: Roster,
+        accelerator: Accelerator,
+        store: RunStore,
         tracker: Tracker | None = None,
         safe_point: Callable[[int], None] = lambda t: None,
     ):
-        self.ctx, self.store, self.ranks = ctx, ctx.store, ctx.ranks
+        # the context every body gets; a body that finds a checkpoint lost has it re-trained
+        # by this schedule (redo_train), with the others of its batch group
+        self.ctx = ctx = Context(
+            spec,
+            roster,
+            ranks.Ranks(accelerator, len(roster.members)),
+            accelerator,
+            store,
+            ModelCache(spec, roster.members, accelerator),
+            references(spec, roster.members),
+            redo_train=self._redo_train,
+            progress=spec.runtime.progress,
+            horizon=max(spec.T, store.planned_T() or 0),
+        )
+        self.store, self.ranks = store, ctx.ranks
         self.tracker = tracker or Tracker()
         self.safe_point = safe_point  # where a held preemption signal may act
         self.mine = self.ranks.models(ctx.n_models)  # the models whose units this rank runs
-        ctx.cache.redo_train = self._redo_train
 
     def run(self) -> None:
         for t in range(-1, self.ctx.cfg.T):  # t = -1: the base models
@@ -234,22 +252,12 @@ def run(cfg: DictConfig, root: str | Path | None = None, group: str | None = Non
         for mcfg in {id(mem.model): mem.model for mem in roster.members}.values():
             base.ensure(cfg, mcfg, accelerator)  # one process builds it, the others wait
         spec: Config = OmegaConf.to_object(cfg)  # typed from here on
-        ctx = Context(
-            spec,
-            roster,
-            ranks.Ranks(accelerator, len(roster.members)),
-            accelerator,
-            store,
-            ModelCache(spec, roster.members, accelerator),
-            references(spec, roster.members),
-            progress=spec.runtime.progress,
-            horizon=max(spec.T, store.planned_T() or 0),
-        )
-        tracker = open_tracker(cfg, run_dir, info, group) if ctx.ranks.main else Tracker()
+        main = accelerator.is_main_process
+        tracker = open_tracker(cfg, run_dir, info, group) if main else Tracker()
         try:
             gc.freeze()  # the libraries' objects: each unit's gc.collect then skips them
             with preemption.deferred(cfg.runtime.preempt_grace_s) as safe_point:
-                Ecosystem(ctx, tracker, safe_point).run()
+                Ecosystem(spec, roster, accelerator, store, tracker, safe_point).run()
         except Exception as err:  # into log.txt: a grid's status reads a cell's error there
             log.error("run failed: %s: %s", type(err).__name__, err)
             raise

@@ -47,12 +47,15 @@ class Member:
     base: str  # the base model's directory or hub id
     tokenizer: PreTrainedTokenizerBase | None  # None: the synthetic world's token ids
     corpus: corpus.Corpus
-    prompts: np.ndarray  # the generation set [n, L], fixed for the whole run
+    # its segment of the N-block sample [n, L], fixed for the whole run: the prompts it
+    # continues at every t, its training set at t = 0, its own blocks for eval_on_train
+    # and the base's tail share
+    real_blocks: np.ndarray
     budget: int = 0  # N: the blocks of the sample its share was taken of
 
     @property
     def n(self) -> int:
-        return len(self.prompts)
+        return len(self.real_blocks)
 
     @property
     def tokens(self) -> str:
@@ -112,7 +115,7 @@ def assemble(cfg: DictConfig) -> Roster:
 
     w = config.shares(cfg)
     roster = Roster([])
-    prompts, budgets = {}, {}
+    real_blocks, budgets = {}, {}
     for f, c in sorted(set(who)):
         train = corpora[f, c].train
         sample = corpus.budget(len(train), cfg.scale.fraction, cfg.scale.max_blocks, cfg.seed)
@@ -123,7 +126,7 @@ def assemble(cfg: DictConfig) -> Roster:
         parts = _segments(cfg.diversity.segments, sample, sizes, cfg.seed)
         for m, idx in zip(in_community, parts, strict=True):
             if who[m][0] == f:
-                prompts[m] = train[idx]
+                real_blocks[m] = train[idx]
         roster.samples["/".join(filter(None, (f, c))) or "all"] = budgets[f, c] = len(sample)
         if f == min(fm for fm, cm in who if cm == c):  # count each community's sample once
             roster.dropped += len(sample) - len(np.unique(np.concatenate(parts)))
@@ -138,7 +141,7 @@ def assemble(cfg: DictConfig) -> Roster:
                 bases[f],
                 tokenizers[f],
                 corpora[f, c],
-                prompts[m],
+                real_blocks[m],
                 budgets[f, c],
             )
         )

@@ -35,10 +35,13 @@ def test_training_together_equals_training_one_by_one(setup):
     cfg, valid, sets, acc = setup
     starts = [states_of(fresh(cfg, i)) for i in range(4)]
     seeds = [10, 11, 12, 13]
-    results, states = fine_tune_together(fresh(cfg, 0), starts, sets, valid, cfg.train, seeds, acc)
+    bs = cfg.score.batch_size
+    results, states = fine_tune_together(
+        fresh(cfg, 0), starts, sets, valid, cfg.train, seeds, acc, score_batch_size=bs
+    )
     for i in range(4):
         model = fresh(cfg, i)
-        ref = fine_tune(model, sets[i], valid, cfg.train, seeds[i], acc)
+        ref = fine_tune(model, sets[i], valid, cfg.train, seeds[i], acc, score_batch_size=bs)
         got = results[i]
         assert got.best_epoch == ref.best_epoch and got.steps == ref.steps
         np.testing.assert_allclose(got.val_losses, ref.val_losses, rtol=1e-5)

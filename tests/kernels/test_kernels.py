@@ -45,10 +45,10 @@ def test_fine_tune_keeps_the_best_validation_epoch(setup):
     cfg, blocks, valid, acc = setup
     tcfg = make_cfg("train.epochs=4", "train.lr=3e-2").train  # large lr: val loss not monotone
     model = fresh(cfg)
-    result = fine_tune(model, blocks, valid, tcfg, seed=1, accelerator=acc)
+    result = fine_tune(model, blocks, valid, tcfg, seed=1, accelerator=acc, score_batch_size=32)
     assert result.best_epoch == int(np.argmin(result.val_losses)) + 1
     assert result.val_loss == min(result.val_losses)
-    now = float(block_nll(model, valid, tcfg.eval_batch_size, acc).mean())
+    now = float(block_nll(model, valid, 32, acc).mean())
     assert now == pytest.approx(result.val_loss, rel=1e-6)
     assert result.steps == 4 * int(np.ceil(len(blocks) / tcfg.batch_size))
 
@@ -59,7 +59,7 @@ def test_fine_tune_is_a_function_of_its_seed(setup):
     runs = []
     for seed in (1, 1, 2):
         model = fresh(cfg)
-        fine_tune(model, blocks, valid, tcfg, seed=seed, accelerator=acc)
+        fine_tune(model, blocks, valid, tcfg, seed=seed, accelerator=acc, score_batch_size=32)
         runs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
@@ -70,7 +70,7 @@ def test_start_can_be_a_candidate(setup):
     tcfg = make_cfg("train.start_is_candidate=true", "train.lr=5", "train.epochs=1").train
     model = fresh(cfg)
     before = [p.detach().clone() for p in model.parameters()]
-    result = fine_tune(model, blocks, valid, tcfg, seed=0, accelerator=acc)
+    result = fine_tune(model, blocks, valid, tcfg, seed=0, accelerator=acc, score_batch_size=32)
     assert result.best_epoch == 0  # lr 5 wrecks the model: the start is kept
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 

@@ -196,7 +196,8 @@ def test_restart_from_base_trains_every_iteration_from_the_base_model(reference,
     model = hf.load(str(base), torch.float32)
     pool = np.load(run / "pools" / "t00.npy")  # D = 1: the whole pool is model 0's next set
     seed = seeds.derive(cfg.seed, "train", 1, 0)
-    fine_tune(model, pool, corpus.load(cfg).valid, cfg.train, seed, Accelerator(cpu=True))
+    valid, bs = corpus.load(cfg).valid, cfg.score.batch_size
+    fine_tune(model, pool, valid, cfg.train, seed, Accelerator(cpu=True), score_batch_size=bs)
     saved = hf.load_weights(hf.load(str(base), torch.float32), run / "ckpt" / "m00.t01.safetensors")
     expected = model.state_dict()
     assert all(torch.equal(expected[k], v) for k, v in saved.state_dict().items())
@@ -215,7 +216,7 @@ def test_eval_on_train_scores_each_model_on_its_own_real_blocks(reference, tmp_p
             hf.load(str(base), torch.float32), run / "ckpt" / f"m{m:02d}.t01.safetensors"
         )
         expected = block_perplexity(
-            model, data.train[sets[m]], cfg.train.eval_batch_size, Accelerator(cpu=True)
+            model, data.train[sets[m]], cfg.score.batch_size, Accelerator(cpu=True)
         )
         np.testing.assert_array_equal(np.load(run / "ppl_train" / f"t01.m{m:02d}.npy"), expected)
     eco = next(r for r in read_metrics(run) if r["scope"] == "ecosystem" and r["t"] == 1)

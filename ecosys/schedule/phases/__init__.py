@@ -1,4 +1,5 @@
-"""The phases of an iteration, in the order the schedule runs them (DESIGN.md §1).
+"""The phases of an iteration and their bodies (DESIGN.md §1), run in the order
+`layout.PHASES` spells (ecosys/rundir/layout.py: unit keys and metrics rows follow it).
 
 Each phase names its body: `(ctx, t, m) -> Result` for a per-model phase,
 `(ctx, t) -> Result` for an ecosystem phase (rank 0, once every model's units of t
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ecosys.rundir import layout
 from ecosys.schedule.context import Context, Result
 from ecosys.schedule.phases.exchange import generate, pool
 from ecosys.schedule.phases.scoring import cross, disagree, evaluate, evaluate_together, measure
@@ -31,7 +33,8 @@ def _iterating(ctx: Context, t: int) -> bool:
     return t >= 0
 
 
-PHASES = (
+# in any order: layout.PHASES orders them
+BODIES = (
     Phase("train", train, _iterating, together=train_together),
     Phase(
         "evaluate",
@@ -42,11 +45,14 @@ PHASES = (
         batchable=lambda ctx: not (ctx.cfg.train.eval_on_train or ctx.cfg.lenses.enabled),
     ),
     Phase("measure", measure, lambda ctx, t: bool(ctx.references)),
-    Phase("generate", generate, lambda ctx, t: t >= 0 and ctx.pools(t)),
+    Phase("generate", generate, lambda ctx, t: t >= 0 and ctx.makes_pool(t)),
     Phase(
-        "cross", cross, lambda ctx, t: t >= 0 and ctx.pools(t) and ctx.crosses(), per_model=False
+        "cross",
+        cross,
+        lambda ctx, t: t >= 0 and ctx.makes_pool(t) and ctx.crosses(),
+        per_model=False,
     ),
-    Phase("pool", pool, lambda ctx, t: t >= 0 and ctx.pools(t), per_model=False),
+    Phase("pool", pool, lambda ctx, t: t >= 0 and ctx.makes_pool(t), per_model=False),
     Phase(
         "disagree",
         disagree,
@@ -54,4 +60,16 @@ PHASES = (
         per_model=False,
     ),
 )
-TRAIN = PHASES[0]
+
+
+def in_layout_order(bodies: tuple[Phase, ...]) -> tuple[Phase, ...]:
+    """The phases in layout.PHASES's order; a body without a place there, or a place
+    without a body, stops the import."""
+    names = sorted(p.name for p in bodies)
+    if names != sorted(layout.PHASES) or len(set(names)) != len(names):
+        raise RuntimeError(f"phase bodies {names} and layout.PHASES {layout.PHASES} differ")
+    return tuple(sorted(bodies, key=lambda p: layout.PHASES.index(p.name)))
+
+
+PHASES = in_layout_order(BODIES)
+TRAIN = next(p for p in PHASES if p.name == "train")

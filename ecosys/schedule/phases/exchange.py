@@ -8,7 +8,7 @@ import numpy as np
 from ecosys import config
 from ecosys.kernels.evaluate import block_perplexity
 from ecosys.kernels.generate import continue_blocks
-from ecosys.kernels.pool import redistribute, redistribute_text
+from ecosys.kernels.pooling import redistribute, redistribute_text
 from ecosys.measures import lenses, metrics
 from ecosys.rundir import layout
 from ecosys.runtime import seeds
@@ -22,7 +22,7 @@ def generate(ctx: Context, t: int, m: int) -> Result:
     model = ctx.model(m, t)
     tokens, speed = continue_blocks(
         model,
-        ctx.members[m].prompts,
+        ctx.members[m].real_blocks,
         ctx.cfg.generate,
         ctx.seed("generate", t, m),
         ctx.accelerator,
@@ -34,7 +34,7 @@ def generate(ctx: Context, t: int, m: int) -> Result:
     if ctx.cfg.lenses.enabled:
         info |= lenses.lexical(tokens, ctx.tail(m), ctx.seed("lens", t, m))
         own = tokens[ctx.lens_rows(t, m, len(tokens))]
-        bs = ctx.cfg.train.eval_batch_size
+        bs = ctx.cfg.score.batch_size
         own_ppl = block_perplexity(model, own, bs, ctx.accelerator, ranks=ctx.ranks)
         info["lens/self_ppl"] = metrics.block_mean(own_ppl)
     return Result(info=info, arrays={layout.generated(t, m): tokens})

@@ -37,16 +37,16 @@ def evaluate(ctx: Context, t: int, m: int) -> Result:
         positions, hits = counts.sum(0)
         result.info["lens/tail_top10"] = float(hits / positions) if positions else float("nan")
         if t < 0:
-            result.info["lens/tail_share"] = lenses.tail_share(mem.prompts, tail)
+            result.info["lens/tail_share"] = lenses.tail_share(mem.real_blocks, tail)
     if ctx.cfg.train.eval_on_train:  # the overfitting check: its own real training blocks
-        on_train = _perplexity(ctx, model, mem.prompts, None)
-        result.arrays[layout.ppl(t, m, "ppl_train")] = on_train
+        on_train = _perplexity(ctx, model, mem.real_blocks, None)
+        result.arrays[layout.ppl_train(t, m)] = on_train
         result.info["ppl_train/mean"] = metrics.block_mean(on_train)
     return result
 
 
 def _scores(ctx: Context, model, blocks, desc, tail) -> tuple[np.ndarray, np.ndarray]:
-    bs = ctx.cfg.train.eval_batch_size
+    bs = ctx.cfg.score.batch_size
     nll, counts, _ = block_scores(model, blocks, bs, ctx.accelerator, desc, ctx.ranks, tail)
     return nll, counts
 
@@ -57,7 +57,7 @@ def evaluate_together(ctx: Context, t: int, group: list[int]) -> list[Result]:
     ens = Ensemble(ctx.cache.model(group[0]), states)
     test = torch.as_tensor(ctx.members[group[0]].corpus.test, device=ctx.accelerator.device)
     with ctx.accelerator.autocast():
-        ppl = np.exp(ens.block_nll(test, ctx.cfg.train.eval_batch_size).cpu().numpy())
+        ppl = np.exp(ens.block_nll(test, ctx.cfg.score.batch_size).cpu().numpy())
     return [_scored(t, m, row) for m, row in zip(group, ppl, strict=True)]
 
 
@@ -70,7 +70,7 @@ def _scored(t: int, m: int, ppl: np.ndarray) -> Result:
 def _perplexity(
     ctx: Context, model: torch.nn.Module, blocks: np.ndarray, desc: str | None
 ) -> np.ndarray:
-    bs = ctx.cfg.train.eval_batch_size
+    bs = ctx.cfg.score.batch_size
     return block_perplexity(model, blocks, bs, ctx.accelerator, desc, ctx.ranks)
 
 
@@ -81,7 +81,7 @@ def measure(ctx: Context, t: int, m: int) -> Result:
     the KL analogue."""
     ref = ctx.references[ctx.members[m].community]
     model = ctx.model(m, t)
-    bs, lens = ctx.cfg.train.eval_batch_size, ctx.cfg.lenses.enabled
+    bs, lens = ctx.cfg.score.batch_size, ctx.cfg.lenses.enabled
     fresh_nll, _, token_nll = block_scores(model, ref.fresh, bs, ctx.accelerator, per_token=lens)
     first = ref.fresh[: ctx.cfg.measure.model_samples, 0]
     first = torch.as_tensor(first, device=ctx.accelerator.device)
@@ -126,7 +126,7 @@ def cross(ctx: Context, t: int) -> Result:
         generated = ctx.store.array(layout.generated(t, j))
         sets.append(generated[ctx.lens_rows(t, j, len(generated))])
     matrix = np.full((n_models, n_models), np.nan)
-    bs = ctx.cfg.train.eval_batch_size
+    bs = ctx.cfg.score.batch_size
     for i in range(n_models):
         cols = [i, *_others(ctx, t, i)]
         blocks = np.concatenate([sets[j] for j in cols])

@@ -25,6 +25,7 @@ def train(ctx: Context, t: int, m: int) -> Result:
         ctx.desc("train", t, m),
         ctx.ranks,
         mem.budget,
+        score_batch_size=ctx.cfg.score.batch_size,
     )
     state = dict(model.state_dict())
     return _kept(ctx, m, model, state, result, len(blocks))
@@ -49,6 +50,7 @@ def train_together(ctx: Context, t: int, group: list[int]) -> list[Result]:
         ctx.accelerator,
         ctx.desc("train", t, group[0], group[-1]),
         ctx.members[group[0]].budget,
+        score_batch_size=ctx.cfg.score.batch_size,
     )
     return [
         _kept(ctx, m, module, state, result, len(blocks))

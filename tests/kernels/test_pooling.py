@@ -4,7 +4,7 @@ from collections import Counter
 
 import numpy as np
 
-from ecosys.kernels.pool import redistribute
+from ecosys.kernels.pooling import redistribute
 from ecosys.runtime import seeds
 
 
