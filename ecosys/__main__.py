@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ecosys import config
 from ecosys.config.cli import refuse
+from ecosys.data.hub import CorruptCache
 from ecosys.rundir.store import RunLocked
 
 config.register()
@@ -41,7 +42,7 @@ def main(cfg: DictConfig) -> str:
         root = os.path.normpath(hc.runtime.output_dir)
         group = Path(hc.sweep.dir).resolve().name if hc.mode == RunMode.MULTIRUN else None
         return str(loop.run(cfg, root=root, group=group))
-    except (config.ConfigError, RunLocked) as err:
+    except (config.ConfigError, RunLocked, CorruptCache) as err:
         refuse(err)
 
 

@@ -118,6 +118,7 @@ def raw_text(dcfg: DictConfig, cache_dir: Path) -> DatasetDict:
         f"{dcfg.hub_id}/{dcfg.hub_config}",
         "data",
         "use data=files data.train=... data.valid=... data.test=... (local text files)",
+        repo=dcfg.hub_id,
     )
 
 

@@ -1,4 +1,5 @@
-"""Local paths first, the HuggingFace hub second, and one clear line when neither works.
+"""Local paths first, the HuggingFace hub second, and one clear line when neither works,
+or when the local cache holds the files but damaged.
 
 Offline clusters are common: when the hub cannot be reached, `transformers` and
 `datasets` retry for ~25 s and end in a stack trace. A 3-second connection probe
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,15 +40,29 @@ def reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def fetch(load: Callable[[bool], T], name: str, key: str, fix: str) -> T:
+class CorruptCache(RuntimeError):
+    """Files of the local HF cache that no longer match their checksums: no config value
+    is wrong, and fetching them again fixes it."""
+
+
+def fetch(load: Callable[[bool], T], name: str, key: str, fix: str, repo: str | None = None) -> T:
     """`load(offline)`, offline-aware: a local path never touches the network, a hub id
     comes from the local cache when the hub is out of reach, and a ConfigError naming
-    `key` says so when the files are in neither place."""
+    `key` says so when the files are in neither place. Where the cache holds the hub
+    repo's files (`repo`, default `name`) but one fails its checksum, a CorruptCache
+    says that instead."""
     local = Path(name).expanduser().exists()
     online = not local and reachable()
     try:
         return load(not online)
     except Exception as err:  # transformers/datasets raise OSError, ValueError, ConnectionError…
+        if not local and (bad := damaged(repo or name)):
+            folder = bad[0].parents[1]
+            raise CorruptCache(
+                f"the local HF cache's copy of {repo or name!r} is damaged: {len(bad)} file(s) "
+                f"fail their checksum ({type(err).__name__}: {_gist(err)[:80]}); delete "
+                f"{folder} and run again to fetch it anew"
+            ) from err
         if local:
             where = "its local directory"
         else:
@@ -70,6 +86,31 @@ def offline(on: bool = True) -> Iterator[None]:
         yield
     finally:
         constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
+def damaged(repo: str) -> list[Path]:
+    """The files of hub repo `repo` (a model's or a dataset's) in the local HF cache whose
+    bytes no longer give the name they are stored under: an LFS file's sha256, any
+    other file's git blob hash. Files named otherwise (partial downloads) are not read."""
+    out = []
+    for kind in ("models", "datasets"):
+        blobs = Path(constants.HF_HUB_CACHE) / f"{kind}--{repo.replace('/', '--')}" / "blobs"
+        out += [b for b in sorted(blobs.glob("*")) if b.is_file() and not _intact(b)]
+    return out
+
+
+def _intact(blob: Path) -> bool:
+    if len(blob.name) == 64:
+        digest = hashlib.sha256()
+    elif len(blob.name) == 40:
+        # git hashes a file as the header "blob <size>", a NUL byte, then its bytes
+        digest = hashlib.sha1(b"blob %d\0" % blob.stat().st_size)
+    else:
+        return True
+    with blob.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest() == blob.name
 
 
 def _gist(err: Exception) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from ecosys.config.inputs import wandb_credentials
 from ecosys.rundir import layout, wandb_files
 from ecosys.rundir.layout import read_metrics
 from ecosys.rundir.summary import ROW_KEYS
@@ -178,13 +179,8 @@ def resolve_mode(mode: str) -> str:
     """W&B's mode for `auto`: online where W&B has a key (WANDB_API_KEY or `wandb
     login`), else offline; any other mode as it is."""
     if mode == "auto":
-        return "online" if os.environ.get("WANDB_API_KEY") or _logged_in() else "offline"
+        return "online" if wandb_credentials() else "offline"
     return mode
-
-
-def _logged_in() -> bool:
-    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
-    return netrc.exists() and "api.wandb.ai" in netrc.read_text()
 
 
 def caught_up(cfg: DictConfig, run_dir: Path, T: int) -> bool:
