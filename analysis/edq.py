@@ -1,4 +1,4 @@
-"""The synthetic world's exact measurements, read back (they are made by ecosys/exact.py).
+"""The synthetic world's exact measurements, read back (they are made by ecosys/measures/exact.py).
 
     per_t       per condition, D and t: KL rate, W2 of the blocks trained on and of the
                 pool, δ_EDQ, JS disagreement, ‖θ_t − θ_base‖, optimizer steps

@@ -26,7 +26,7 @@ import pandas as pd
 
 from analysis import bootstrap, coverage, stats
 from analysis.sweep import CONDITION, RUN, Sweep
-from ecosys import layout
+from ecosys.rundir import layout
 
 REL = 0.05  # the t = 0 band where there is a single value (one model, one seed): ±5%
 

@@ -1,6 +1,6 @@
 """The run-dir reader: run directories → a Sweep (with every per-block perplexity).
 
-A run dir is any directory holding `run.json` and `metrics.jsonl` (ecosys/layout.py),
+A run dir is any directory holding `run.json` and `metrics.jsonl` (ecosys/rundir/layout.py),
 and `config.yaml` (its resolved config: what tells the runs' conditions apart).
 Iterations whose summary is not yet written (a run still going) are left out.
 """
@@ -17,9 +17,10 @@ import yaml
 
 from analysis import stats
 from analysis.sweep import CONDITION, DEFAULTS, LABELS, RUN, Sweep, settings, with_variant
-from ecosys import layout
-from ecosys.layout import read_metrics
-from ecosys.tracking import flatten
+from ecosys.config import upgraded
+from ecosys.rundir import layout
+from ecosys.rundir.layout import read_metrics
+from ecosys.rundir.tracking import flatten
 
 
 def find_runs(*roots: str | Path) -> list[Path]:
@@ -69,7 +70,7 @@ def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
 def _settings(run_dir: Path) -> dict[str, str] | None:
     """The run's config.yaml as sweep.settings; None for a run dir without one."""
     path = run_dir / layout.CONFIG
-    return settings(flatten(yaml.safe_load(path.read_text()))) if path.exists() else None
+    return settings(flatten(upgraded(yaml.safe_load(path.read_text())))) if path.exists() else None
 
 
 def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:

@@ -137,7 +137,8 @@ def exact_section(table: pd.DataFrame, agree: pd.DataFrame, r: float) -> list[st
         "## The synthetic world's exact measurements (EDQ)",
         "",
         "p_data is known here, so each model and each pool is placed relative to it"
-        " (ecosys/exact.py): the KL rate KL(p_data ‖ p_θ) per token on fresh p_data blocks;"
+        " (ecosys/measures/exact.py): the KL rate KL(p_data ‖ p_θ) per token on fresh"
+        " p_data blocks;"
         " W2 between the distributions of g(x) = log p_data(x) / L of a set of blocks and"
         " of fresh p_data blocks (exact, from sorted samples); the paper's effective data"
         " quality δ_EDQ(t) = W2(blocks trained on at t) − W2(samples of the model before t);"

@@ -1,6 +1,6 @@
 """μ_{m,t}, μ_t, combined std, μ_T and D_opt(T) (DESIGN.md §1.5), and the paper's Eq. 6.
 
-The formulas are ecosys.metrics' (pure numpy), the same ones the loop logs with.
+The formulas are ecosys.measures.metrics' (pure numpy), the same ones the loop logs with.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import coverage
 from analysis.sweep import CONDITION, RUN, Sweep
-from ecosys import metrics
+from ecosys.measures import metrics
 
 
 def model_means(blocks: pd.DataFrame) -> pd.DataFrame:

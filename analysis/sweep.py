@@ -24,15 +24,16 @@ from typing import Any
 
 import pandas as pd
 
-from ecosys.config import RUNTIME_KEYS
+from ecosys.config import CONDITION_LABELS, PAPER, RUNTIME_KEYS
 
-LABELS = ["model", "data", "scale", "data_quality", "protocol", "regime"]  # what run.json names
+LABELS = list(CONDITION_LABELS)  # what run.json names (ecosys.config spells them)
 VARIANT = "variant"
 CONDITION = [*LABELS, VARIANT]
-# Condition keys older runs did not record. regime: what each model at t ≥ 1 trains on,
-# `replace` (the paper: its share of the last pool), `accumulate` (the real set plus every
-# earlier pool share) or `accumulate_subsample` (a fixed-size uniform subsample of that).
-DEFAULTS = {"protocol": "paper", "regime": "replace"}
+# Condition keys older runs did not record, at the paper's values (ecosys.config.PAPER).
+# regime: what each model at t ≥ 1 trains on, `replace` (the paper: its share of the last
+# pool), `accumulate` (the real set plus every earlier pool share) or
+# `accumulate_subsample` (a fixed-size uniform subsample of that).
+DEFAULTS = PAPER
 # Labels named only where they depart from their default, so that the names of the
 # paper's runs read as before the label existed.
 QUIET = ("regime",)

@@ -26,11 +26,12 @@ import yaml
 
 from analysis.summary import frame as summary_table
 from analysis.sweep import CONDITION, name
-from ecosys import layout, wandb_files
-from ecosys.tracking import resolve_mode
+from ecosys.config import WANDB_PROJECT
+from ecosys.rundir import layout, wandb_files
+from ecosys.rundir.tracking import resolve_mode
 
 JOB_TYPE = "analysis"
-PROJECT = "ecosys"  # conf/tracking/wandb.yaml's default: where runs without a config went
+PROJECT = WANDB_PROJECT  # the schema's default: where runs without a config went
 
 
 @dataclass
@@ -78,12 +79,12 @@ def _mirror(run_dir: Path) -> dict[str, str | None]:
     if (run_dir / layout.CONFIG).exists():
         cfg = (yaml.safe_load((run_dir / layout.CONFIG).read_text()) or {}).get("tracking", {})
     out = {"entity": cfg.get("entity"), "project": cfg.get("project"), "group": cfg.get("group")}
-    state = run_dir / layout.TRACKING / "state.json"
+    state = run_dir / layout.TRACKING_STATE
     if out["group"] or not state.exists():
         return out
     if "group" in (saved := json.loads(state.read_text())):
         return out | {"group": saved["group"]}
-    sessions = sorted((run_dir / layout.TRACKING / "wandb").glob("*run-*"), key=_started)
+    sessions = sorted((run_dir / layout.TRACKING_WANDB).glob("*run-*"), key=_started)
     for record in wandb_files.records(sessions[-1]) if sessions else []:
         if record["type"] == "run":
             return out | {"group": record["run"].get("run_group") or None}

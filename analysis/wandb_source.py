@@ -1,6 +1,6 @@
 """The W&B reader: W&B runs → a Sweep, live (the public API) or from offline files.
 
-W&B mirrors each run's config and per-iteration metrics (ecosys/tracking.py), not its
+W&B mirrors each run's config and per-iteration metrics (ecosys/rundir/tracking.py), not its
 per-block perplexities (only their histograms): these sweeps have μ_{m,t} and the
 combined std but no blocks, and the bootstrap resamples models and seeds only. Both
 sources go through `from_records`; only where the records come from differs. The
@@ -17,7 +17,8 @@ import pandas as pd
 
 from analysis.load import run_row
 from analysis.sweep import DEFAULTS, LABELS, RUN, Sweep, settings, with_variant
-from ecosys import wandb_files
+from ecosys.config import upgraded
+from ecosys.rundir import wandb_files
 
 Record = tuple[dict, list[dict]]  # (a run's config, its history rows)
 WORLD = ("entropy_rate_ppl", "oracle_test_ppl")
@@ -39,7 +40,9 @@ def from_records(records: Iterable[Record]) -> Sweep:
             int(h["t"]): h for h in history if "t" in h
         }  # one per t (a resume never repeats one)
         read.append((run_row(info, sum(t >= 0 for t in rows), config.get("run_dir", "")), rows))
-        configs.append(settings({k: v for k, v in config.items() if k not in NOT_CONFIG}) or None)
+        configs.append(
+            settings(upgraded({k: v for k, v in config.items() if k not in NOT_CONFIG})) or None
+        )
     runs = with_variant([row for row, _ in read], configs)
     means, std, table = [], [], []
     for row, (_, rows) in zip(runs, read, strict=True):

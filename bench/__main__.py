@@ -36,7 +36,7 @@ from bench.rows import (
     opt_shaped,
     tiny_model,
 )
-from ecosys import world
+from ecosys.data import world
 
 GROUPS = ("generate", "train", "evaluate", "iteration", "smollm2")
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         sets = [sample_blocks(32) for _ in range(16)]
         variants = ("", "compiled", "together") if compile else ("", "together")
         held = sample_blocks(128)
-        bench_train(table, "tiny M=16", tiny, sets, held, cfg.train, acc, variants)
+        bench_train(table, "tiny M=16", tiny, sets, held, cfg, acc, variants)
         opt_cfg = compose_cfg("model=opt-125m-random", "train.epochs=1", "train.batch_size=8")
         n_train = 64 if gpu else 16
         bench_train(
@@ -99,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             opt,
             [opt_blocks[:n_train]],
             opt_blocks[:8],
-            opt_cfg.train,
+            opt_cfg,
             acc,
             ("", "compiled") if compile and gpu else ("",),
         )
     if "evaluate" in groups:
-        eval_batch = cfg.train.eval_batch_size
+        eval_batch = cfg.score.batch_size
         bench_evaluate(table, "tiny", tiny, sample_blocks(4096), eval_batch, acc, compile)
         bench_evaluate(table, "opt125m-shape", opt, opt_blocks, eval_batch, acc, compile and gpu)
     if "iteration" in groups:

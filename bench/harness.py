@@ -14,19 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from ecosys import config, models
+from ecosys import config
+from ecosys.models import hf
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
 
 
 def compose_cfg(*overrides: str) -> DictConfig:
     """The config `python -m ecosys OVERRIDES` would run."""
     config.register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config.CONF, version_base="1.3"):
         return compose("config", overrides=list(overrides))
 
 
@@ -91,7 +91,7 @@ def compile_seconds(
 ) -> tuple[torch.nn.Module, float]:
     """A copy of `model` with runtime.compile's forward, and the seconds its first call
     of `fn(copy)` took (tracing and compiling every shape it meets, once per process)."""
-    fast = models.compiled(copy.deepcopy(model))
+    fast = hf.compiled(copy.deepcopy(model))
     start = time.perf_counter()
     fn(fast)
     return fast, time.perf_counter() - start

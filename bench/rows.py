@@ -15,10 +15,11 @@ from omegaconf import DictConfig
 
 from bench.baselines import hf_generate, plain_nll, plain_train
 from bench.harness import ROOT, Table, compile_seconds, compose_cfg, timed, variants, warm_up
-from ecosys import base, decode, models
-from ecosys.ensemble import states_of
-from ecosys.evaluate import block_nll
-from ecosys.train import fine_tune, fine_tune_together
+from ecosys.kernels import decode
+from ecosys.kernels.ensemble import states_of
+from ecosys.kernels.evaluate import block_nll
+from ecosys.kernels.train import fine_tune, fine_tune_together
+from ecosys.models import base, hf
 
 # -- the models ------------------------------------------------------------------------
 
@@ -26,14 +27,14 @@ from ecosys.train import fine_tune, fine_tune_together
 def tiny_model(cfg: DictConfig) -> torch.nn.Module:
     """The synthetic world's base (pretrained once into cache_dir, as `make demo` does)."""
     base.ensure(cfg, cfg.model, Accelerator(cpu=not torch.cuda.is_available()))
-    return models.load(base.locate(cfg, cfg.model), torch.float32).eval()
+    return hf.load(base.locate(cfg, cfg.model), torch.float32).eval()
 
 
 def opt_shaped(device: torch.device) -> torch.nn.Module:
     """OPT-125m's shape, GPT-2's vocabulary, random weights; bf16 on a GPU."""
     cfg = compose_cfg("model=opt-125m-random")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model = models.new(cfg.model, 50257, seed=0).to(device, dtype).eval()
+    model = hf.new(cfg.model, 50257, seed=0).to(device, dtype).eval()
     model.generation_config.pad_token_id = 0
     return model
 
@@ -131,13 +132,15 @@ def bench_train(
     module: torch.nn.Module,
     sets: list[torch.Tensor],
     valid: torch.Tensor,
-    tcfg,
+    cfg,
     acc: Accelerator,
     variants: tuple[str, ...] = ("",),
 ) -> None:
     """Train len(sets) models from `module`'s weights: the baseline one after another,
-    then ecosys as a run would, per variant: "" (one by one), "compiled"
-    (runtime.compile), "together" (one batched computation, train.together=true)."""
+    then ecosys as a run would (cfg's train and score keys), per variant: "" (one by
+    one), "compiled" (runtime.compile), "together" (one batched computation,
+    train.together=true)."""
+    tcfg, score_batch_size = cfg.train, cfg.score.batch_size
     tokens = sum(b.numel() for b in sets) * tcfg.epochs
     seeds = list(range(len(sets)))
     start = {k: v.clone() for k, v in module.state_dict().items()}
@@ -156,13 +159,15 @@ def bench_train(
 
     def one_by_one(m: torch.nn.Module) -> list[float]:
         return [
-            fine_tune(fresh(m), b, held, tcfg, i, acc).val_loss
+            fine_tune(fresh(m), b, held, tcfg, i, acc, score_batch_size=score_batch_size).val_loss
             for i, b in zip(seeds, arrays, strict=True)
         ]
 
     def together() -> list[float]:
         starts = [states_of(fresh(module))] * len(sets)
-        results, _ = fine_tune_together(module, starts, arrays, held, tcfg, seeds, acc)
+        results, _ = fine_tune_together(
+            module, starts, arrays, held, tcfg, seeds, acc, score_batch_size=score_batch_size
+        )
         return [r.val_loss for r in results]
 
     ref, hf_s, hf_mem = timed(baseline)
@@ -243,7 +248,7 @@ def iteration_seconds(
     `ranks` = 2: the run as
     `accelerate launch` starts it on two CPU processes of one thread each
     (launchers/accelerate/cpu-2proc.yaml), each rank training its own models."""
-    from ecosys.layout import read_metrics
+    from ecosys.rundir.layout import read_metrics
 
     name = f"{diversity}-r{ranks}-c{int(compile)}-l{int(lenses)}-{regime}-T{T}"
     overrides = [
@@ -259,7 +264,7 @@ def iteration_seconds(
         f"run_name={name}",
     ]
     if ranks == 1:
-        from ecosys import loop
+        from ecosys.schedule import loop
 
         run = loop.run(compose_cfg(*overrides))
     else:

@@ -1,4 +1,5 @@
-"""Run one ecosystem, or a grid of them, from the Hydra config tree in conf/.
+"""Run one ecosystem, or a grid of them, from the Hydra config tree in conf/ (shipped in
+the package as ecosys.conf; `--config-dir DIR` adds a folder of your own options).
 
 python -m ecosys                                     # synthetic world, D = 1, T = 10
 python -m ecosys diversity=d4 data_quality=temp1     # any group option, any key
@@ -22,17 +23,18 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ecosys import config
 from ecosys.config.cli import refuse
-from ecosys.store import RunLocked
+from ecosys.data.hub import CorruptCache
+from ecosys.rundir.store import RunLocked
 
 config.register()
-CONF = Path(__file__).resolve().parents[1] / "conf"  # absolute: works as a console script too
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
+# the package, not a path beside this file: found from a wheel and from any directory
+@hydra.main(version_base="1.3", config_path=f"pkg://{config.CONF}", config_name="config")
 def main(cfg: DictConfig) -> str:
     try:
         config.validate(cfg)  # before torch loads: a bad value fails in a second
-        from ecosys import loop
+        from ecosys.schedule import loop
 
         # runs land in Hydra's output dir: hydra.run.dir, or hydra.sweep.dir in a multirun,
         # and a multirun is one tracking group, named after its sweep dir
@@ -40,7 +42,7 @@ def main(cfg: DictConfig) -> str:
         root = os.path.normpath(hc.runtime.output_dir)
         group = Path(hc.sweep.dir).resolve().name if hc.mode == RunMode.MULTIRUN else None
         return str(loop.run(cfg, root=root, group=group))
-    except (config.ConfigError, RunLocked) as err:
+    except (config.ConfigError, RunLocked, CorruptCache) as err:
         refuse(err)
 
 
@@ -62,6 +64,8 @@ def composition_error(err: Exception) -> config.ConfigError:
     """Hydra's composition error as a ConfigError: the key or group, the problem, a fix."""
     cause, help_ = err.__cause__, "python -m ecosys --help lists every group, option and key"
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        if new := config.RENAMED.get(cause.full_key):
+            return config.ConfigError(cause.full_key, f"renamed {new}", f"set {new}=… instead")
         return config.ConfigError(cause.full_key, str(cause.msg).splitlines()[0], help_)
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:

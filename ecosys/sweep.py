@@ -38,15 +38,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from filelock import FileLock, Timeout
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from ecosys import config, layout
-from ecosys.__main__ import CONF
-from ecosys.layout import Unit
+from ecosys import config
+from ecosys.rundir import layout
+from ecosys.rundir.layout import Unit
 
 MULTIRUN = "multirun.yaml"  # Hydra writes it into the sweep dir at every multirun
 SUBMITIT = ".submitit"  # conf/hydra/launcher/*.yaml: submitit_folder
@@ -109,7 +109,7 @@ def grid(sweep_file: Path) -> tuple[list[list[str]], list[str]]:
 def cells_of(sweep: Path, sweep_file: Path) -> list[Cell]:
     """Every cell of the grid, its config composed the way its job composed it."""
     config.register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config.CONF, version_base="1.3"):
         overrides, hydra = grid(sweep_file)
         out = []
         for cell in overrides:

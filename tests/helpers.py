@@ -3,6 +3,8 @@ Hydra's compose API for in-process configs, both at the tests' size (debug=smoke
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -10,12 +12,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
+from ecosys import config
+from ecosys.rundir.layout import read_metrics
+from ecosys.rundir.summary import TIMING
+
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "conf"  # the checkout's config tree: what the tests list and read
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+WANDB = ["tracking=wandb", "tracking.mode=offline"]  # W&B on, its files local
 
 # A world and model small enough that a whole run takes seconds (conf/debug/smoke.yaml).
 SMOKE = "debug=smoke"
@@ -35,7 +43,7 @@ def make_cfg(*overrides: str, small: bool = True, hydra: bool = False) -> DictCo
     """A composed config, as `python -m ecosys OVERRIDES` would get it (with `hydra`,
     Hydra's own node too: the launcher, help and logging options)."""
     overrides = [*([SMOKE] if small else []), *overrides]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config.CONF, version_base="1.3"):
         return compose("config", overrides=overrides, return_hydra_config=hydra)
 
 
@@ -124,3 +132,37 @@ def launch(*args: str) -> subprocess.CompletedProcess:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
+
+
+def snapshot(run: Path) -> dict:
+    """Everything a run computed, but wall-clock speeds."""
+    rows = [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in read_metrics(run)]
+    files = {
+        str(p.relative_to(run)): p.read_bytes()
+        for sub in ("ppl", "gen", "pools", "ckpt", "cross")
+        for p in sorted((run / sub).glob("*"))
+    }
+    return {"rows": rows, "files": files}
+
+
+def fingerprint(run: Path) -> dict[str, tuple[int, str]]:
+    """Every file under the run dir: its mtime and its bytes' digest."""
+    return {
+        str(p.relative_to(run)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(run.rglob("*"))
+        if p.is_file()
+    }
+
+
+def inspect(offline_run: Path, *flags: str) -> list[dict]:
+    """W&B's own reading of an offline run's records (`wandb leet inspect --json`)."""
+    wandb = Path(sys.executable).with_name("wandb")
+    out = subprocess.run(
+        [str(wandb), "leet", "inspect", "--json", *flags, str(offline_run)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "--summary" in flags:  # one pretty-printed document
+        return [json.loads(out)]
+    return [json.loads(line) for line in out.splitlines() if line.strip()]  # a record a line

@@ -12,9 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import cli, cli_env, make_cfg, only_run_dir, small_args, start_cli
-from test_horizon import fingerprint
-from test_loop import snapshot
+from helpers import (
+    cli,
+    cli_env,
+    fingerprint,
+    make_cfg,
+    only_run_dir,
+    small_args,
+    snapshot,
+    start_cli,
+)
 
 from ecosys import config
 

@@ -16,8 +16,9 @@ import pytest
 from filelock import FileLock
 from helpers import ROOT, cli, cli_env, small_args, start_cli
 
-from ecosys import layout, sweep
-from ecosys.layout import Unit
+from ecosys import sweep
+from ecosys.rundir import layout
+from ecosys.rundir.layout import Unit
 
 GRID = ["--multirun", "diversity=d1,d2", "data_quality=beam,temp1"]
 
@@ -60,8 +61,8 @@ def test_every_state_of_a_2x2_grid_and_the_cells_left_to_do(tmp_path, cache_dir)
     for run in (partial, running, failed):
         (run / layout.manifest(Unit.of("summary", 1))).unlink()
     with open(partial / layout.LOG, "a") as f:  # an error an attempt after it got past
-        f.write("[00:00:00][ecosys.loop] RuntimeError: an old one\n")
-        f.write(f"[00:00:01][ecosys.loop] run dir {partial}\n")
+        f.write("[00:00:00][ecosys.schedule.loop] RuntimeError: an old one\n")
+        f.write(f"[00:00:01][ecosys.schedule.loop] run dir {partial}\n")
     with open(failed / layout.LOG, "a") as f:
         f.write("RuntimeError: CUDA out of memory\n")
     lock = FileLock(str(running / layout.LOCK))
@@ -136,7 +137,7 @@ def test_a_presets_cells_and_their_slurm_jobs(tmp_path, monkeypatch):
     assert [(c.state, c.T) for c in cells] == [("not started", 2)] * 3  # smoke's T
     # a job that failed before its run dir existed, one cancelled mid-run, one pending
     _job(out, "71_0", f"run dir {cells[0].run_dir} is in use", "ecosys: error: run dir in use")
-    _job(out, "71_1", f"[..][ecosys.loop] run dir {cells[1].run_dir}", "")
+    _job(out, "71_1", f"[..][ecosys.schedule.loop] run dir {cells[1].run_dir}", "")
     (Path(cells[1].run_dir) / layout.UNITS).mkdir(parents=True)
     bin_ = tmp_path / "bin"
     bin_.mkdir()

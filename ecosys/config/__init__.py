@@ -12,6 +12,9 @@ and names the key and the fix in one line. Nothing is written before both have p
 from ecosys.config.checks import check_budget, check_context, validate
 from ecosys.config.errors import ConfigError
 from ecosys.config.names import (
+    CONDITION_LABELS,
+    PAPER,
+    RENAMED,
     block_size,
     condition,
     config_hash,
@@ -20,14 +23,15 @@ from ecosys.config.names import (
     diversity_label,
     hill_shannon,
     identity,
-    pool_file,
     resolved,
     run_name,
     shares,
+    upgraded,
 )
 from ecosys.config.schema import (
     RUNTIME_KEYS,
     SHAPE,
+    WANDB_PROJECT,
     Arch,
     DataSource,
     Dtype,
@@ -42,9 +46,16 @@ from ecosys.config.schema import (
     register,
 )
 
+CONF = "ecosys.conf"  # the config tree's package: conf/ (Hydra's pkg://ecosys.conf)
+
 __all__ = [
+    "CONDITION_LABELS",
+    "CONF",
+    "PAPER",
+    "RENAMED",
     "RUNTIME_KEYS",
     "SHAPE",
+    "WANDB_PROJECT",
     "Arch",
     "ConfigError",
     "DataSource",
@@ -67,10 +78,10 @@ __all__ = [
     "diversity_label",
     "hill_shannon",
     "identity",
-    "pool_file",
     "register",
     "resolved",
     "run_name",
     "shares",
+    "upgraded",
     "validate",
 ]

@@ -11,6 +11,7 @@ names the key and the fix in one line.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ecosys.config.errors import check
-from ecosys.config.inputs import corpora
+from ecosys.config.inputs import corpora, tracking
 
 Row = tuple[str, Callable[[Any], bool], str, str]  # key, predicate, problem, fix
 
@@ -59,7 +60,7 @@ RANGES: list[Row] = [
     ("train.lr", *_gt(0), "set e.g. train.lr=1e-5"),
     ("train.min_lr", *_ge(0), "set train.min_lr=0"),
     ("train.batch_size", *_ge(1), "set train.batch_size=16"),
-    ("train.eval_batch_size", *_ge(1), "set train.eval_batch_size=64"),
+    ("score.batch_size", *_ge(1), "set score.batch_size=64"),
     ("generate.num_beams", *_ge(1), "set generate.num_beams=5"),
     ("generate.batch_size", *_ge(1), "set generate.batch_size=32"),
     ("generate.repetition_penalty", *_gt(0), "use 1.0 for no penalty"),
@@ -115,15 +116,16 @@ def validate(cfg: DictConfig) -> None:
     for key, ok, problem, fix in _rows(cfg):
         v = OmegaConf.select(cfg, key)
         check(ok(v), key, f"{problem}, got {v}", fix)
-    for group in (_diversity, _data_quality, _measure, _world, corpora):
+    for group in (_diversity, _data_quality, _measure, _world, corpora, tracking):
         group(cfg)
     check_out_dir(cfg.out_dir)
 
 
 def check_out_dir(path: str, key: str = "out_dir") -> None:
-    """`path` is a directory or can be made one, without making it: a path under a
-    regular file or a read-only directory would otherwise fail at the first write,
-    with a traceback, after the corpus was loaded."""
+    """`path` is a directory or can be made one, and a run's directory can be made in it,
+    leaving nothing behind: a path under a regular file, a read-only directory or a
+    filesystem that refuses new directories (/proc, whatever the permission bits say)
+    would otherwise fail at the first write, with a traceback."""
     p = Path(path).expanduser().absolute()
     there = next(q for q in (p, *p.parents) if os.path.exists(q))  # the root always does
     fix = f"point {key} at a directory you can write to (or a path that can be made one)"
@@ -134,6 +136,10 @@ def check_out_dir(path: str, key: str = "out_dir") -> None:
         fix,
     )
     check(os.access(there, os.W_OK | os.X_OK), key, f"{there} is not writable", fix)
+    try:  # the filesystem's own answer: make a directory there, and remove it
+        os.rmdir(tempfile.mkdtemp(prefix=".ecosys-probe-", dir=there))
+    except OSError as err:
+        check(False, key, f"{there} refuses a new directory ({err.strerror})", fix)
 
 
 def _diversity(cfg: DictConfig) -> None:

@@ -1,18 +1,21 @@
 """Checks of what a run reads, before compute: every (model, corpus) pair of its
 families and communities, local model and tokenizer directories, corpus files (there,
-readable, UTF-8 text, not empty) and saved pools."""
+readable, UTF-8 text, not empty), saved pools, and W&B's credentials for an online run."""
 
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 from omegaconf import DictConfig
 
 from ecosys.config.errors import ConfigError, check
-from ecosys.config.names import block_size, pool_file
+from ecosys.config.names import block_size
 from ecosys.convert import gguf
+from ecosys.rundir import layout
 
 
 def corpora(cfg: DictConfig) -> None:
@@ -190,7 +193,7 @@ def _pool(d: DictConfig) -> None:
         "data=pool needs the run whose generated pool becomes the corpus",
         "set data.run=runs/<sweep>/<run dir> (a finished run)",
     )
-    pool = pool_file(d)
+    pool = layout.pool_file(Path(d.run).expanduser(), d.pool_t)
     check(
         pool.exists(),
         "data.pool_t",
@@ -205,3 +208,25 @@ def _pool(d: DictConfig) -> None:
         f"is {d.block_size}, but the pool's blocks have {width} tokens",
         f"set data.block_size={width}",
     )
+
+
+def tracking(cfg: DictConfig) -> None:
+    """tracking.mode=online needs W&B's credentials here: without them wandb.init fails
+    only once the run dir and its first rows are written."""
+    check(
+        cfg.tracking.mode != "online" or wandb_credentials(),
+        "tracking.mode",
+        "is online, but W&B has no credentials here (no WANDB_API_KEY, no `wandb login`)",
+        "run `wandb login` or set WANDB_API_KEY, or use tracking.mode=offline "
+        "(and `wandb sync` later)",
+    )
+
+
+def wandb_credentials() -> bool:
+    """Has W&B a key here: WANDB_API_KEY, or `wandb login`'s entry for its host
+    (WANDB_BASE_URL's, else api.wandb.ai) in the netrc file (NETRC, else ~/.netrc)?"""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc")).expanduser()
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
+    return netrc.is_file() and host in netrc.read_text(errors="replace")

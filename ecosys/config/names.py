@@ -1,19 +1,44 @@
 """What a config is called and what it derives: its identity and hash, the labels of its
-condition, its run name, its data shares and block size, the pool file it reads."""
+condition, its run name, its data shares and block size."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
 import typing
 from dataclasses import MISSING, fields, is_dataclass
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from ecosys.config.schema import Config, Protocol, Segments
+
+# Keys renamed since runs were first written, old → new: an older run's config is read
+# under the new names (`upgraded`), and the command line names the new key for an old one.
+RENAMED = {"train.eval_batch_size": "score.batch_size"}
+
+
+def upgraded(tree: dict[str, Any]) -> dict[str, Any]:
+    """A plain config (nested, or flat with dotted keys as W&B keeps it) with every
+    RENAMED key under its new name."""
+    out = copy.deepcopy(tree)
+    for old, new in RENAMED.items():
+        if old in out:  # flat
+            out.setdefault(new, out.pop(old))
+            continue
+        *path, key = old.split(".")
+        node = out
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key in node:
+            *new_path, new_key = new.split(".")
+            target = out
+            for part in new_path:
+                target = target.setdefault(part, {})
+            target.setdefault(new_key, node.pop(key))
+    return out
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -53,7 +78,7 @@ def departures(tree: dict[str, Any], schema: type = Config) -> dict[str, Any]:
 def identity(cfg: DictConfig) -> dict[str, Any]:
     """The part of the config that decides results: what a run dir must match. T is
     not part of it: iterations t < T do not depend on T, so a larger T continues a run
-    and a smaller one reads as done (ecosys/store.py)."""
+    and a smaller one reads as done (ecosys/rundir/store.py)."""
     return {k: v for k, v in departures(resolved(cfg)).items() if k != "T"}
 
 
@@ -76,11 +101,6 @@ def block_size(cfg: DictConfig) -> int:
     """The run's block size: data's, or the communities' (which must all agree)."""
     coms = [cfg.communities[k] for k in sorted(cfg.communities)]
     return coms[0].block_size if coms else cfg.data.block_size
-
-
-def pool_file(d: DictConfig) -> Path:
-    """The saved pool data=pool reads: pools/tXX.npy of the run data.run names."""
-    return Path(d.run).expanduser() / "pools" / f"t{d.pool_t:02d}.npy"
 
 
 def data_quality_label(cfg: DictConfig) -> str:
@@ -113,9 +133,17 @@ def _data_label(d: DictConfig) -> str:
     return f"{d.name}_t{d.pool_t}" if d.source == "pool" else d.name
 
 
+# The labels of a run's condition that the analysis tells conditions apart by (D is its
+# own axis), and the value of each the paper's runs have: a run's name leaves a label out
+# at that value, and a run from before the label was recorded ran it. Pure data: the
+# analysis imports it.
+CONDITION_LABELS = ("model", "data", "scale", "data_quality", "protocol", "regime")
+PAPER = {"protocol": "paper", "regime": "replace"}
+
+
 def condition(cfg: DictConfig) -> dict[str, str]:
-    """The labels that name a run's condition: mixed families by their models' names,
-    communities by their keys, joined by +."""
+    """The labels that name a run's condition (CONDITION_LABELS and its diversity):
+    mixed families by their models' names, communities by their keys, joined by +."""
     fams = [cfg.families[k].name for k in sorted(cfg.families)] or [cfg.model.name]
     coms = sorted(cfg.communities) or [_data_label(cfg.data)]
     return {
@@ -132,6 +160,5 @@ def condition(cfg: DictConfig) -> dict[str, str]:
 def run_name(cfg: DictConfig) -> str:
     if cfg.run_name:
         return cfg.run_name
-    paper = {"protocol": "paper", "regime": "replace"}  # named only where a run departs
-    labels = [v for k, v in condition(cfg).items() if paper.get(k) != v]
+    labels = [v for k, v in condition(cfg).items() if PAPER.get(k) != v]
     return "_".join(labels) + f"_s{cfg.seed}-{config_hash(cfg)}"

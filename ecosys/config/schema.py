@@ -64,7 +64,7 @@ class MixedPrecision(StrEnum):  # accelerate's
 
 
 class Engine(StrEnum):
-    lean = "lean"  # ecosys/decode.py: generate's tokens, faster
+    lean = "lean"  # ecosys/kernels/decode.py: generate's tokens, faster
     hf = "hf"  # model.generate itself
 
 
@@ -89,7 +89,7 @@ class Segments(StrEnum):
 
 @dataclass
 class WorldConfig:
-    """The synthetic language (see ecosys/world.py); fixed by `seed`, not by the run seed."""
+    """The synthetic language (see ecosys/data/world.py); fixed by `seed`, not by the run seed."""
 
     seed: int = 1234
     vocab_size: int = 128
@@ -168,7 +168,7 @@ class ScaleConfig:
 
 @dataclass
 class RegimeConfig:
-    """What a model trains on at t ≥ 1 (ecosys/context.py `training_set`)."""
+    """What a model trains on at t ≥ 1 (ecosys/schedule/context.py `training_set`)."""
 
     name: Regime = Regime.replace
     keep_real: bool = True  # accumulating: keep the real generation set after t = 0
@@ -196,7 +196,6 @@ class TrainConfig:
     epochs: int = 5
     lr: float = MISSING  # defaults to ${model.finetune_lr} in conf/train/default.yaml
     batch_size: int = 16
-    eval_batch_size: int = 64
     weight_decay: float = 0.0
     schedule: Schedule = Schedule.constant
     min_lr: float = 0.0  # end of the cosine schedule
@@ -221,8 +220,18 @@ class GenerateConfig:
 
 
 @dataclass
+class ScoreConfig:
+    """Every scoring pass: validation in training, the test set, the exact measures, the
+    cross-model matrix, self perplexity (train.eval_batch_size before it was named for
+    all of them)."""
+
+    batch_size: int = 64  # blocks per forward pass; equal-length blocks: batch-independent
+
+
+@dataclass
 class MeasureConfig:
-    """The synthetic world's exact measurements (ecosys/exact.py); off where p_data is unknown."""
+    """The synthetic world's exact measurements (ecosys/measures/exact.py); off where
+    p_data is unknown."""
 
     exact: bool = True  # KL rate, W2 / EDQ of data and model samples, per (t, model)
     fresh_blocks: int = 256  # fresh p_data blocks: the reference sample
@@ -233,7 +242,7 @@ class MeasureConfig:
 
 @dataclass
 class LensesConfig:
-    """What collapses beyond perplexity (ecosys/lenses.py), per (t, model) and per t."""
+    """What collapses beyond perplexity (ecosys/measures/lenses.py), per (t, model) and per t."""
 
     enabled: bool = True  # lexical and tail lenses, self perplexity, tail ranks, the cross matrix
     subsample: int = 64  # continuations per model for self-BLEU, self perplexity, cross matrix
@@ -241,12 +250,15 @@ class LensesConfig:
     cross_others: int = 3  # other models each model scores (seeded): 16 × 4 of 256 at M = 16
 
 
+WANDB_PROJECT = "ecosys"  # W&B's project where a run sets none (the analysis's default too)
+
+
 @dataclass
 class TrackingConfig:
-    """W&B, a mirror of the run store (ecosys/tracking.py): excluded from the run id."""
+    """W&B, a mirror of the run store (ecosys/rundir/tracking.py): excluded from the run id."""
 
     mode: TrackingMode = TrackingMode.auto
-    project: str = "ecosys"
+    project: str = WANDB_PROJECT
     entity: str | None = None
     group: str | None = None  # null: a multirun's sweep dir name
 
@@ -280,6 +292,7 @@ class Config:
     regime: RegimeConfig = field(default_factory=RegimeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig, metadata=_RUNTIME)
     tracking: TrackingConfig = field(default_factory=TrackingConfig, metadata=_RUNTIME)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
