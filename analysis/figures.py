@@ -343,3 +343,34 @@ def lenses(
     fig.suptitle(title if len(conds) > 1 else f"{title} — {label(conds[0])}")
     fig.tight_layout()
     return _save(fig, out, "lenses")
+
+
+def draw(a, out: Path, lens_panels: bool = False) -> list[str]:
+    """Every figure the analysis `a` has data for; their names."""
+    from analysis import edq, publish
+
+    names = []
+    if len(a.opt):
+        d_opt(a.opt, a.p_opt, out)
+        names.append("d_opt")
+    trajectories(a.eco, out)
+    names.append("trajectories")
+    if mu_T(a.agg, a.intervals, a.upto, out):
+        names.append("mu_T")
+    if a.sweep.blocks is not None:
+        distributions(a.sweep.blocks, out)
+        names.append("distributions")
+    if a.protocols:
+        protocols(a.protocols, out)
+        names.append("protocols")
+    if a.regimes:
+        regimes(a.regimes, a.eco, out)
+        names.append("regimes")
+    if edq.has_exact(a.sweep.rows):
+        exact(edq.per_t(a.sweep.rows), edq.changes(a.sweep.rows), out)
+        names.append("exact")
+    if a.lens.lenses:
+        series, cross = publish.lens_series(a)
+        lenses(series, {x.key: x.title for x in a.lens.lenses}, cross, out)
+        names.append("lenses")
+    return names
