@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         for note in where.notes:
             print(f"note: {note}")
         config = wandb_log.run_config(source, sweep.runs, args.reps, args.seed)
-        wandb_log.log(out, path, a.conditions, drawn, where, config)
+        wandb_log.log(out, path, a.conditions, [d.stem for d in drawn], where, config)
     return 0
 
 

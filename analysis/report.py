@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -11,6 +12,9 @@ from analysis.stats import monotone
 from analysis.sweep import CONDITION, d_label
 from analysis.sweep import name as label
 from analysis.tables import Condition
+
+if TYPE_CHECKING:
+    from analysis.figures import Drawn
 
 GIVEN = "given this seed"
 NO_D_OPT = "no T at which every D has μ_T, so no D is called optimal"
@@ -219,7 +223,7 @@ def write(
     notes: list[str],
     reps: int,
     tables: dict[tuple, Condition],
-    figures: list[str],
+    figures: list[Drawn],
     extra: list[str] | None = None,
     head: list[str] | None = None,
 ) -> Path:
@@ -281,9 +285,24 @@ def write(
             markdown_table(mu, "t"),
             "",
         ]
-    lines += ["", *(extra or []), "## Figures", ""] + [
-        f"![{f}]({f}.png) ([pdf]({f}.pdf))" for f in figures
-    ]
+    lines += ["", *(extra or []), *figure_lines(figures)]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def figure_lines(drawn: list[Drawn]) -> list[str]:
+    """The figures section: each figure shown, or, drawn per group of conditions, a link
+    per group named by what its conditions share."""
+    lines = ["## Figures", ""]
+    files: dict[str, list[Drawn]] = {}
+    for d in drawn:
+        files.setdefault(d.name, []).append(d)
+    for name, same in files.items():
+        if len(same) == 1 and not same[0].group:
+            lines.append(f"![{name}]({name}.png) ([pdf]({name}.pdf))")
+            continue
+        lines += ["", f"**{name}**, a figure per group of conditions:", ""]
+        lines += [f"- [{d.group}]({d.stem}.png) ([pdf]({d.stem}.pdf))" for d in same]
+        lines.append("")
+    return lines
