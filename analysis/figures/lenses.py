@@ -3,8 +3,8 @@ condition or on request (--lens-panels), every lens against t (`lens_panels`).
 
 The fingerprint is a heatmap per D: a row per lens that has a collapsed direction (and
 perplexity μ_t on top), a column per t, coloured by how far the lens has moved from its
-t = 0 value toward collapse: −sign · log2(value_t / value_0), clipped at ±1 (a factor of
-2); red is toward collapse, blue away. Its size does not grow with T or D: a condition is
+t = 0 value toward collapse: −sign · log2(value_t / value_0), clipped at ±2 (a factor of
+4); red is toward collapse, blue away. Its size does not grow with T or D: a condition is
 a row of fixed width and a height set by the number of lenses.
 """
 
@@ -26,11 +26,12 @@ from analysis.tables import Analysis
 WIDTH = 11.0  # inches of a condition's row of D panels, whatever its number of D
 LENS_IN = 0.19  # inches per lens row
 ROWS = 6  # conditions in one fingerprint figure, at most
-CLIP = 1.0  # log2 change shown in full colour: a factor of 2
+CLIP = 2.0  # log2 change shown in full colour: a factor of 4
 CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.88")  # grey: no value
 CAPTION = (
     "What collapses: each lens's change from t = 0, toward collapse (red) or away (blue), a"
-    " panel per D · colour: −sign · log2(value_t / value_0), clipped at a factor of 2"
+    " panel per D · colour: log2(value_t / value_0) signed toward collapse,"
+    f" clipped at ×{2**CLIP:g}"
 )
 
 
@@ -83,7 +84,10 @@ def fingerprint(a: Analysis, _: Options) -> Drawing:
                 ax.set_xticks(at, [str(m.columns[j]) for j in at], fontsize=7)
                 ax.set_xlabel("t", fontsize=8)
             bar = sub.colorbar(image, ax=list(axes), shrink=0.9, extend="both", pad=0.01)
-            bar.set_ticks([-CLIP, 0, CLIP], labels=["away ×2", "as t = 0", "toward ×2"], fontsize=7)
+            x = f"×{2**CLIP:g}"
+            bar.set_ticks(
+                [-CLIP, 0, CLIP], labels=[f"away {x}", "as t = 0", f"toward {x}"], fontsize=7
+            )
             if name:
                 sub.suptitle(facets.wrap(name, 110), fontsize=10)
         headline(fig, CAPTION, group.conds)
