@@ -21,19 +21,30 @@ CHUNK = 100  # replicates per vectorised step: bounds memory at CHUNK × T × bl
 
 
 def _arrays(sweep: Sweep, runs: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per run, [M, T_done, B] perplexities for t ≥ 0 (B = 1: μ_{m,t} when no blocks)."""
+    """Per run, [M, T_done, B] perplexities for t ≥ 0: the reader's blocks (sweep.cubes),
+    else μ_{m,t} as B = 1 (W&B keeps no blocks; a lens's values)."""
+    names = list(runs["run"])
+    if sweep.cubes is not None:
+        return {run: sweep.cubes[run] for run in names}
+    g = sweep.means[(sweep.means["t"] >= 0) & sweep.means["run"].isin(names)]
+    m, t, v = (g[c].to_numpy() for c in ("m", "t", "mu_mt"))
     out = {}
-    for run in runs["run"]:
-        if sweep.blocks is not None:
-            b = sweep.blocks[(sweep.blocks["run"] == run) & (sweep.blocks["t"] >= 0)]
-            cube = b.pivot_table(index=["m", "t"], columns="block", values="ppl").sort_index()
-            m, t = cube.index.levshape
-            out[run] = cube.to_numpy().reshape(m, t, -1)
-        else:
-            g = sweep.means[(sweep.means["run"] == run) & (sweep.means["t"] >= 0)]
-            cube = g.pivot_table(index="m", columns="t", values="mu_mt").sort_index()
-            out[run] = cube.to_numpy()[:, :, None]
+    for run, idx in g.groupby("run").indices.items():
+        out[run] = _pivot(m[idx], t[idx], v[idx])[:, :, None]
     return out
+
+
+def _pivot(rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """[rows × cols] of the values, as pivot_table would make it: the distinct row and
+    column keys sorted, repeats averaged, NaN where a pair has no value."""
+    r_keys, r = np.unique(rows, return_inverse=True)
+    c_keys, c = np.unique(cols, return_inverse=True)
+    total = np.zeros((len(r_keys), len(c_keys)))
+    count = np.zeros_like(total)
+    np.add.at(total, (r, c), values)
+    np.add.at(count, (r, c), 1)
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / count, np.nan)
 
 
 def _weights(rng: np.random.Generator, reps: int, n: int) -> np.ndarray:

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.figures import d_label, label
 from analysis.report import GIVEN, _fmt, d_opt_line, markdown_table, one_seed
 from analysis.stats import monotone
-from analysis.sweep import CONDITION, DEFAULTS, ordered
-
-Groups = list[tuple[tuple, pd.DataFrame]]  # stats.axis_groups: (key, the arms' D_opt rows)
+from analysis.sweep import CONDITION, DEFAULTS, d_label, ordered
+from analysis.sweep import name as label
+from analysis.tables import Condition, Groups
 
 FLAT = 0.10  # μ_t within ±10% of its t = 0 value at the last t: no collapse
 COLLAPSE = 2.0  # μ_t at least doubled from t = 0: collapse (in between: a drift)
@@ -41,18 +40,20 @@ def arms(axis: str, g: pd.DataFrame) -> list[tuple[str, tuple]]:
     return [(v, conds[v]) for v in ordered(axis, conds)]
 
 
-def d_opt_by(axis: str, g: pd.DataFrame, tables: dict, T_max: int | None = None) -> pd.DataFrame:
+def d_opt_by(
+    axis: str, g: pd.DataFrame, tables: dict[tuple, Condition], T_max: int | None = None
+) -> pd.DataFrame:
     """D_opt(T) (P) with a row per arm: the arms side by side (T ≤ T_max where given)."""
     rows = []
     for value, cond in arms(axis, g):
         t = tables[cond]
-        line = d_opt_line(t["opt"], t["p_opt"])
+        line = d_opt_line(t.opt, t.p_opt)
         keep = [n for n in line.columns if T_max is None or n <= T_max]
         rows.append(line[keep].set_axis([value]))
     return pd.concat(rows)
 
 
-def protocol_section(groups: Groups, tables: dict) -> list[str]:
+def protocol_section(groups: Groups, tables: dict[tuple, Condition]) -> list[str]:
     """D_opt(T) under each protocol, side by side."""
     lines = []
     for key, g in groups:
@@ -94,20 +95,20 @@ class Arm:
         return bool(self.mu_T.loc[best, "hi"] < self.mu_T.loc[worst, "lo"])
 
 
-def fare(axis: str, g: pd.DataFrame, tables: dict) -> list[Arm]:
+def fare(axis: str, g: pd.DataFrame, tables: dict[tuple, Condition]) -> list[Arm]:
     """Each arm of a group at the largest T at which every arm has D_opt(T), i.e. every D
     of every arm reached it (stats.optimum stops at each arm's complete T)."""
     members = arms(axis, g)
-    T = min(int(tables[c]["opt"]["T"].max()) for _, c in members)
+    T = min(int(tables[c].opt["T"].max()) for _, c in members)
     out = []
     for value, cond in members:
         t = tables[cond]
-        mu = t["eco"][t["eco"]["t"] >= 0].groupby(["D", "t"])["mu_t"].mean()
+        mu = t.eco[t.eco["t"] >= 0].groupby(["D", "t"])["mu_t"].mean()
         ds = sorted(d for d, s in mu.index if s == T - 1)  # the D that reached t = T − 1
-        point = t["agg"][t["agg"]["T"] == T].groupby("D")["mu_T"].mean()
-        ci = t["intervals"][t["intervals"]["T"] == T].set_index("D")[["lo", "hi"]]
-        d_opt = {int(a): d for a, d in zip(t["opt"]["T"], t["opt"]["D_opt"], strict=True) if a <= T}
-        p = t["p_opt"].set_index(["T", "D"])["p"].get((T, d_opt[T]), float("nan"))
+        point = t.agg[t.agg["T"] == T].groupby("D")["mu_T"].mean()
+        ci = t.intervals[t.intervals["T"] == T].set_index("D")[["lo", "hi"]]
+        d_opt = {int(a): d for a, d in zip(t.opt["T"], t.opt["D_opt"], strict=True) if a <= T}
+        p = t.p_opt.set_index(["T", "D"])["p"].get((T, d_opt[T]), float("nan"))
         out.append(
             Arm(
                 value=value,
@@ -116,7 +117,7 @@ def fare(axis: str, g: pd.DataFrame, tables: dict) -> list[Arm]:
                 mu_T=ci.join(point, how="right"),
                 d_opt=d_opt,
                 p=float(p),
-                seeds=sorted(t["eco"]["seed"].unique()),
+                seeds=sorted(t.eco["seed"].unique()),
             )
         )
     return out
@@ -189,7 +190,7 @@ def regime_verdict(arm: Arm, ref: Arm | None, given: str) -> str:
     )
 
 
-def regime_section(groups: Groups, tables: dict) -> list[str]:
+def regime_section(groups: Groups, tables: dict[tuple, Condition]) -> list[str]:
     """Per group of conditions that differ only in their data regime: μ_T at the common T
     with intervals, D_opt(T) side by side, and a verdict per regime."""
     lines = []
@@ -235,7 +236,7 @@ def regime_section(groups: Groups, tables: dict) -> list[str]:
     return lines
 
 
-def regime_lines(groups: Groups, tables: dict) -> list[str]:
+def regime_lines(groups: Groups, tables: dict[tuple, Condition]) -> list[str]:
     """The printout's short form of regime_section: a line per regime."""
     lines = []
     for key, g in groups:
@@ -260,7 +261,7 @@ def _cell(mu_T: pd.DataFrame, d: float) -> str:
     return f"{_fmt(r['mu_T'])} [{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
 
 
-def _given(g: pd.DataFrame, tables: dict) -> str:
+def _given(g: pd.DataFrame, tables: dict[tuple, Condition]) -> str:
     """', given this seed' where any arm of the group has one seed only."""
-    single = any(tables[c]["eco"]["seed"].nunique() == 1 for c in g.groupby(CONDITION).groups)
+    single = any(tables[c].single_seed for c in g.groupby(CONDITION).groups)
     return f", {GIVEN}" if single else ""

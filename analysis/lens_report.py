@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.figures import d_label, label
 from analysis.lenses import REFERENCE, REL, Lenses
 from analysis.report import GIVEN, markdown_table
-from analysis.sweep import CONDITION
+from analysis.sweep import CONDITION, d_label
+from analysis.sweep import name as label
 
 
 def lens_section(res: Lenses, reps: int) -> list[str]:

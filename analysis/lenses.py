@@ -93,12 +93,16 @@ def values(rows: pd.DataFrame, lens: Lens) -> pd.DataFrame:
     scoped = models if len(models) else rows[rows["scope"] == "ecosystem"].assign(m=0)
     v = scoped[scoped["t"] >= 0][[*RUN, "m", "t", lens.key]].dropna(subset=[lens.key])
     v = v.rename(columns={lens.key: "value"}).astype({"m": int, "t": int})
-    keep = []
-    for _, g in v.groupby("run"):
-        complete = g.pivot_table(index="m", columns="t", values="value").notna().all(axis=0)
-        k = next((t for t in range(len(complete) + 1) if not complete.get(t, False)), 0)
-        keep.append(g[g["t"] < k])
-    return pd.concat(keep, ignore_index=True) if keep else v.iloc[:0]
+    # a run's t is complete where every model of the run has the lens; k: its first t
+    # that is not (t = 0, 1, … in order)
+    full = v.groupby(["run", "t"])["m"].transform("nunique") == v.groupby("run")["m"].transform(
+        "nunique"
+    )
+    done = v.loc[full, ["run", "t"]].drop_duplicates().sort_values(["run", "t"])
+    leading = pd.Series(done["t"].to_numpy() == done.groupby("run").cumcount().to_numpy())
+    who = done["run"].to_numpy()
+    k = leading.groupby(who).cummin().groupby(who).sum().to_dict()
+    return v[v["t"].to_numpy() < [k.get(r, 0) for r in v["run"]]].reset_index(drop=True)
 
 
 @dataclass

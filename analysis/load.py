@@ -2,22 +2,24 @@
 
 A run dir is any directory holding `run.json` and `metrics.jsonl` (ecosys/rundir/layout.py),
 and `config.yaml` (its resolved config: what tells the runs' conditions apart).
-Iterations whose summary is not yet written (a run still going) are left out.
+Iterations whose summary is not yet written (a run still going) are left out. Each run's
+files are read once (a 300-run grid is read in seconds).
 """
 
 from __future__ import annotations
 
 import glob
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import stats
 from analysis.sweep import CONDITION, DEFAULTS, LABELS, RUN, Sweep, settings, with_variant
 from ecosys.config import upgraded
+from ecosys.measures import metrics
 from ecosys.rundir import layout
 from ecosys.rundir.layout import read_metrics
 from ecosys.rundir.tracking import flatten
@@ -57,14 +59,31 @@ def run_row(info: dict, t_done: int, path: str) -> dict:
     }
 
 
-def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
-    rows, configs = [], []
-    for d in run_dirs:
-        info = json.loads((d / layout.RUN_INFO).read_text())
-        done = {r["t"] for r in read_metrics(d) if r["scope"] == "ecosystem" and r["t"] >= 0}
-        rows.append(run_row(info, len(done), str(d)))
-        configs.append(_settings(d))
-    return pd.DataFrame(with_variant(rows, configs))
+_M = {"model": "m"}
+
+
+@dataclass
+class _Run:
+    """What one run dir holds, read once: its runs-table row (no variant yet), its
+    config's settings, its metrics rows, and per t (−1: the base) its models'
+    per-block perplexities, [M, B]."""
+
+    row: dict
+    config: dict[str, str] | None
+    metrics: list[dict]
+    ppl: dict[int, np.ndarray]
+
+
+def _read_run(d: Path) -> _Run:
+    info = json.loads((d / layout.RUN_INFO).read_text())
+    metrics = read_metrics(d)
+    ts = sorted({r["t"] for r in metrics if r["scope"] == "ecosystem"})
+    row = run_row(info, sum(t >= 0 for t in ts), str(d))
+    ppl = {
+        t: np.stack([np.load(d / layout.npy(layout.ppl(t, m))) for m in range(info["M"])])
+        for t in ts
+    }
+    return _Run(row, _settings(d), metrics, ppl)
 
 
 def _settings(run_dir: Path) -> dict[str, str] | None:
@@ -73,50 +92,53 @@ def _settings(run_dir: Path) -> dict[str, str] | None:
     return settings(flatten(upgraded(yaml.safe_load(path.read_text())))) if path.exists() else None
 
 
-def blocks_table(run_dirs: list[Path]) -> pd.DataFrame:
-    """(condition, D, seed, run, m, t, block) → perplexity; t = -1 is each base model."""
-    runs = runs_table(run_dirs).set_index("path")
-    frames = []
-    for d in run_dirs:
-        r = runs.loc[str(d)]
-        for t in sorted({row["t"] for row in read_metrics(d) if row["scope"] == "ecosystem"}):
-            for m in range(r["M"]):
-                ppl = np.load(d / layout.npy(layout.ppl(t, m)))
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            **{k: r[k] for k in CONDITION},
-                            "D": r["D"],
-                            "seed": r["seed"],
-                            "run": r["run"],
-                            "m": m,
-                            "t": t,
-                            "block": np.arange(len(ppl)),
-                            "ppl": ppl,
-                        }
-                    )
-                )
-    return pd.concat(frames, ignore_index=True)
-
-
 def read(*roots: str | Path) -> Sweep:
-    """The sweep of every run dir under `roots` (raises FileNotFoundError if none)."""
+    """The sweep of every run dir under `roots` (raises FileNotFoundError if none), each
+    run's files read once; μ_{m,t} and the combined std by ecosys.measures.metrics, per run."""
     run_dirs = find_runs(*roots)
     if not run_dirs:
         raise FileNotFoundError(f"no run dirs (with run.json) under {' '.join(map(str, roots))}")
-    blocks = blocks_table(run_dirs)
-    runs = runs_table(run_dirs)
+    found = [_read_run(d) for d in run_dirs]
+    runs = pd.DataFrame(with_variant([r.row for r in found], [r.config for r in found]))
+    keys = runs[RUN].to_dict("records")
+    blocks, means, std, rows, cubes = [], [], [], [], {}
+    for key, r in zip(keys, found, strict=True):
+        for t, per_model in r.ppl.items():
+            means += [
+                {**key, "m": m, "t": t, "mu_mt": metrics.block_mean(p)}
+                for m, p in enumerate(per_model)
+            ]
+            std.append({**key, "t": t, "std": metrics.combined_std(list(per_model))})
+        blocks.append(_blocks(key, r.ppl))
+        # a model row's index `model` is `m`: `model` is the condition's label
+        rows += [{**{_M.get(k, k): v for k, v in row.items()}, **key} for row in r.metrics]
+        later = [r.ppl[t] for t in sorted(r.ppl) if t >= 0]
+        if later:  # [M, T_done, B]: what the bootstrap resamples
+            cubes[key["run"]] = np.stack(later, axis=1)
+    table = pd.DataFrame(rows) if rows else pd.DataFrame()
     return Sweep(
-        runs, stats.model_means(blocks), stats.combined_std(blocks), blocks, rows_table(runs)
+        runs,
+        pd.DataFrame(means, columns=[*RUN, "m", "t", "mu_mt"]),
+        pd.DataFrame(std, columns=[*RUN, "t", "std"]),
+        pd.concat(blocks, ignore_index=True),
+        table,
+        cubes,
     )
 
 
-def rows_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every metrics row of every run, with the run's condition, D and seed; a model row's
-    index is `m` (its `model` would clash with the condition's model label)."""
-    frames = []
-    for _, r in runs.iterrows():
-        rows = pd.DataFrame(read_metrics(Path(r["path"]))).rename(columns={"model": "m"})
-        if len(rows):
-            frames.append(rows.assign(**{k: r[k] for k in RUN}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+def _blocks(key: dict, ppl: dict[int, np.ndarray]) -> pd.DataFrame:
+    """(run …, m, t, block) → perplexity of one run, from its arrays without a loop."""
+    if not ppl:
+        return pd.DataFrame(columns=[*CONDITION, "D", "seed", "run", "m", "t", "block", "ppl"])
+    ts = sorted(ppl)
+    cube = np.stack([ppl[t] for t in ts])  # [t, M, B]
+    t, m, block = np.indices(cube.shape)
+    return pd.DataFrame(
+        {
+            **{k: key[k] for k in RUN},
+            "m": m.ravel(),
+            "t": np.asarray(ts)[t.ravel()],
+            "block": block.ravel(),
+            "ppl": cube.ravel(),
+        }
+    )

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from analysis import coverage
-from analysis.figures import d_label, label
 from analysis.stats import monotone
-from analysis.sweep import CONDITION
+from analysis.sweep import CONDITION, d_label
+from analysis.sweep import name as label
+from analysis.tables import Condition
+
+if TYPE_CHECKING:
+    from analysis.figures import Drawn
 
 GIVEN = "given this seed"
 NO_D_OPT = "no T at which every D has μ_T, so no D is called optimal"
@@ -218,14 +223,14 @@ def write(
     sources: str,
     notes: list[str],
     reps: int,
-    tables: dict,
-    figures: list[str],
+    tables: dict[tuple, Condition],
+    figures: list[Drawn],
     extra: list[str] | None = None,
     head: list[str] | None = None,
 ) -> Path:
-    """tables: per condition {'eco', 'agg', 'opt', 'p_opt', 'intervals', 'world',
-    'coverage'}; extra: further sections (markdown lines) before the figures; head: what
-    the report opens with (analysis/summary.py's table)."""
+    """tables: per condition its Condition (analysis/tables.py); extra: further sections
+    (markdown lines) before the figures; head: what the report opens with
+    (analysis/summary.py's table)."""
     lines = [
         "# ecosys report",
         "",
@@ -237,43 +242,43 @@ def write(
     if notes:
         lines += ["", "Missing from the sweep:", *[f"- {n}" for n in notes]]
     for cond, t in tables.items():
-        given = f", {GIVEN}" if t["eco"]["seed"].nunique() == 1 else ""
+        given = f", {GIVEN}" if t.single_seed else ""
         lines += [
             "",
             f"## {label(cond)}",
             "",
-            verdict(cond, t["eco"], t["opt"], t["p_opt"], t["world"]),
+            verdict(cond, t.eco, t.opt, t.p_opt, t.world),
             "",
         ]
-        if t["coverage"]:
-            lines += [*(f"- {line}" for line in t["coverage"]), ""]
+        if t.coverage:
+            lines += [*(f"- {line}" for line in t.coverage), ""]
         lines += [
             f"**D_opt(T)**, with the probability that it is the optimum{given}:",
             "",
             f"None: {NO_D_OPT}."
-            if t["opt"].empty
-            else markdown_table(d_opt_line(t["opt"], t["p_opt"]), "T"),
+            if t.opt.empty
+            else markdown_table(d_opt_line(t.opt, t.p_opt), "T"),
             "",
         ]
-        point = t["agg"].groupby(["T", "D"])["mu_T"].mean()
-        ci = t["intervals"].set_index(["T", "D"])
+        point = t.agg.groupby(["T", "D"])["mu_T"].mean()
+        ci = t.intervals.set_index(["T", "D"])
         cells = {
             f"D = {d_label(d)}": [
                 f"{_fmt(point[(T, d)])} "
                 f"[{_fmt(ci.loc[(T, d), 'lo'])}, {_fmt(ci.loc[(T, d), 'hi'])}]"
                 if (T, d) in point.index
                 else "—"  # D did not reach T
-                for T in sorted(t["agg"]["T"].unique())
+                for T in sorted(t.agg["T"].unique())
             ]
-            for d in sorted(t["agg"]["D"].unique())
+            for d in sorted(t.agg["D"].unique())
         }
         lines += [
             f"**μ_T** = mean of μ_0 … μ_{{T−1}} [95% interval{given}]:",
             "",
-            markdown_table(pd.DataFrame(cells, index=sorted(t["agg"]["T"].unique())), "T"),
+            markdown_table(pd.DataFrame(cells, index=sorted(t.agg["T"].unique())), "T"),
             "",
         ]
-        mu = t["eco"].groupby(["t", "D"])["mu_t"].mean().unstack("D").map(_cell)
+        mu = t.eco.groupby(["t", "D"])["mu_t"].mean().unstack("D").map(_cell)
         mu.columns = [f"D = {d_label(d)}" for d in mu.columns]
         lines += [
             "**μ_t**, mean per-block test perplexity (t = −1: the base model):",
@@ -281,9 +286,24 @@ def write(
             markdown_table(mu, "t"),
             "",
         ]
-    lines += ["", *(extra or []), "## Figures", ""] + [
-        f"![{f}]({f}.png) ([pdf]({f}.pdf))" for f in figures
-    ]
+    lines += ["", *(extra or []), *figure_lines(figures)]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def figure_lines(drawn: list[Drawn]) -> list[str]:
+    """The figures section: each figure shown, or, drawn per group of conditions, a link
+    per group named by what its conditions share."""
+    lines = ["## Figures", ""]
+    files: dict[str, list[Drawn]] = {}
+    for d in drawn:
+        files.setdefault(d.name, []).append(d)
+    for name, same in files.items():
+        if len(same) == 1 and not same[0].group:
+            lines.append(f"![{name}]({name}.png) ([pdf]({name}.pdf))")
+            continue
+        lines += ["", f"**{name}**, a figure per group of conditions:", ""]
+        lines += [f"- [{d.group}]({d.stem}.png) ([pdf]({d.stem}.pdf))" for d in same]
+        lines.append("")
+    return lines

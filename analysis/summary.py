@@ -10,32 +10,34 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.figures import d_label, label
 from analysis.report import GIVEN, eq6, markdown_table
+from analysis.sweep import d_label
+from analysis.sweep import name as label
+from analysis.tables import Condition
 
 COLUMNS = ["condition", "D_opt(T)", "T", "ragged", "D_opt", "p", "eq6", "runs", "seeds"]
 
 
-def frame(tables: dict[tuple, dict]) -> pd.DataFrame:
-    """A row per condition of `tables` (per condition: 'eco', 'opt', 'p_opt'); T = 0 and
+def frame(tables: dict[tuple, Condition]) -> pd.DataFrame:
+    """A row per condition of `tables` (analysis/tables.py); T = 0 and
     D_opt, p = NaN where no T has every D; ragged: its D ran to different T."""
     rows = []
     for cond, t in tables.items():
-        opt = t["opt"].sort_values("T")
+        opt = t.opt.sort_values("T")
         d_opt = dict(zip(opt["T"].astype(int), opt["D_opt"], strict=True))
         T = max(d_opt, default=0)
-        p = t["p_opt"].set_index(["T", "D"])["p"].get((T, d_opt.get(T)), float("nan"))
+        p = t.p_opt.set_index(["T", "D"])["p"].get((T, d_opt.get(T)), float("nan"))
         rows.append(
             {
                 "condition": label(cond),
                 "D_opt(T)": ", ".join(d_label(d) for d in d_opt.values()) or "—",
                 "T": T,
-                "ragged": t["eco"].groupby("D")["t"].max().nunique() > 1,
+                "ragged": t.eco.groupby("D")["t"].max().nunique() > 1,
                 "D_opt": d_opt.get(T, float("nan")),
                 "p": float(p),
                 "eq6": eq6(d_opt),
-                "runs": t["eco"]["run"].nunique(),
-                "seeds": t["eco"]["seed"].nunique(),
+                "runs": t.eco["run"].nunique(),
+                "seeds": t.eco["seed"].nunique(),
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)

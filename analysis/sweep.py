@@ -7,6 +7,8 @@
             W&B keeps only their histograms, so its sweeps have blocks = None)
     rows    every metrics row (scope model, with its index m / ecosystem) with its run's
             condition: the training record and the synthetic world's exact measurements
+    cubes   run → its per-block perplexities at t ≥ 0 as one [M, T_done, B] array (run
+            dirs): what the bootstrap resamples
 
 Every table carries the run's condition, D and seed. The condition is the labels a run
 records (model, data, scale, data_quality, protocol, regime) plus its `variant`: the
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ecosys.config import CONDITION_LABELS, PAPER, RUNTIME_KEYS
@@ -149,6 +152,7 @@ class Sweep:
     std: pd.DataFrame
     blocks: pd.DataFrame | None = None
     rows: pd.DataFrame | None = None
+    cubes: dict[str, np.ndarray] | None = None  # run → [M, T_done, B] blocks at t ≥ 0
 
     def missing(self) -> list[str]:
         """Plain-language notes on what the sweep lacks: unfinished runs, uneven seeds,

@@ -26,6 +26,7 @@ import yaml
 
 from analysis.summary import frame as summary_table
 from analysis.sweep import CONDITION, name
+from analysis.tables import Condition
 from ecosys.config import WANDB_PROJECT
 from ecosys.rundir import layout, wandb_files
 from ecosys.rundir.tracking import resolve_mode
@@ -96,19 +97,19 @@ def _started(session: Path) -> str:
     return session.name.removeprefix("offline-").split("-")[1]
 
 
-def tables(conds: dict[tuple, dict]) -> dict[str, pd.DataFrame]:
+def tables(conds: dict[tuple, Condition]) -> dict[str, pd.DataFrame]:
     """The report's tables as long frames, a `condition` column telling them apart: the
     summary (analysis/summary.py), μ_T with its interval, D_opt(T) with its probability,
     μ_t (means over seeds)."""
     mu_T, d_opt, mu_t = [], [], []
     for cond, t in conds.items():
         c = {"condition": name(cond)}
-        point = t["agg"].groupby(["T", "D"])["mu_T"].mean().reset_index()
-        ci = point.merge(t["intervals"][["T", "D", "lo", "hi"]], on=["T", "D"], how="left")
+        point = t.agg.groupby(["T", "D"])["mu_T"].mean().reset_index()
+        ci = point.merge(t.intervals[["T", "D", "lo", "hi"]], on=["T", "D"], how="left")
         mu_T.append(ci.assign(**c))
-        p = t["p_opt"].rename(columns={"D": "D_opt"})[["T", "D_opt", "p"]]
-        d_opt.append(t["opt"][["T", "D_opt"]].merge(p, on=["T", "D_opt"], how="left").assign(**c))
-        mu_t.append(t["eco"].groupby(["t", "D"])["mu_t"].mean().reset_index().assign(**c))
+        p = t.p_opt.rename(columns={"D": "D_opt"})[["T", "D_opt", "p"]]
+        d_opt.append(t.opt[["T", "D_opt"]].merge(p, on=["T", "D_opt"], how="left").assign(**c))
+        mu_t.append(t.eco.groupby(["t", "D"])["mu_t"].mean().reset_index().assign(**c))
     order = {
         "mu_T": ["condition", "T", "D", "mu_T", "lo", "hi"],
         "D_opt": ["condition", "T", "D_opt", "p"],
@@ -136,7 +137,7 @@ def summary(d_opt: pd.DataFrame) -> dict[str, float]:
 def log(
     out: Path,
     report: Path,
-    conds: dict[tuple, dict],
+    conds: dict[tuple, Condition],
     figures: list[str],
     where: Target,
     config: dict[str, Any],

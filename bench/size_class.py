@@ -18,7 +18,8 @@ from accelerate import Accelerator
 
 from bench.harness import ROOT, Table, compose_cfg
 from bench.rows import bench_evaluate, bench_generate, bench_train
-from ecosys import base, corpus, models
+from ecosys.data import corpus
+from ecosys.models import base, hf
 
 WIKI = Path(ROOT).parent / "shared" / "data" / "wikitext-2"
 FILES = ["data=files"] + (
@@ -43,8 +44,8 @@ def smollm2(device: torch.device) -> tuple[torch.nn.Module, torch.Tensor]:
     """The converted model (cached as a run caches it) and WikiText-2 test blocks of 128."""
     cfg = compose_cfg(f"model={MODEL}", *FILES)
     path = base.locate(cfg, cfg.model)
-    model = models.load(path, torch.float32).to(device).eval()
-    blocks = corpus.load(cfg, tokenizer=models.load_tokenizer(path)).test
+    model = hf.load(path, torch.float32).to(device).eval()
+    blocks = corpus.load(cfg, tokenizer=hf.load_tokenizer(path)).test
     return model, torch.as_tensor(blocks[:256], device=device)
 
 

@@ -83,7 +83,7 @@ def sweep(tmp_path):
 
 def test_block_table_is_tidy_and_complete(sweep):
     root, runs, T = sweep
-    blocks = load.blocks_table(load.find_runs(root))
+    blocks = load.read(root).blocks
     assert set(blocks.columns) >= {
         "model",
         "data",

@@ -14,6 +14,7 @@ from test_analysis import make_run
 from analysis import compare, load, stats, wandb_source
 from analysis.__main__ import main as analysis_main
 from analysis.sweep import CONDITION
+from analysis.tables import Condition
 
 T = 4
 MU = {  # regime → D → μ_t for t = 0 … 3
@@ -98,13 +99,19 @@ def test_d_opt_and_verdict_per_regime(regimes):
     assert stats.axis_groups(opt, agg, "protocol") == []
     ((key, g),) = stats.axis_groups(opt, agg, "regime")
     assert key[-2] is None  # the regime is what the group varies
-    tables = {c: {"eco": e} for c, e in eco.groupby(CONDITION)}
-    for frame, name in ((agg, "agg"), (opt, "opt")):
-        for c, x in frame.groupby(CONDITION):
-            tables[c][name] = x
-    for t in tables.values():  # what the bootstrap would give: here, certainty
-        t["p_opt"] = t["opt"].rename(columns={"D_opt": "D"}).assign(p=1.0)
-        t["intervals"] = t["agg"].assign(lo=t["agg"]["mu_T"] - 1, hi=t["agg"]["mu_T"] + 1)
+    aggs, opts, tables = dict(list(agg.groupby(CONDITION))), dict(list(opt.groupby(CONDITION))), {}
+    for c, e in eco.groupby(CONDITION):
+        a, o = aggs[c], opts[c]
+        tables[c] = Condition(
+            runs=s.runs,
+            eco=e,
+            agg=a,
+            opt=o,
+            # what the bootstrap would give: here, certainty
+            p_opt=o.rename(columns={"D_opt": "D"}).assign(p=1.0),
+            intervals=a.assign(lo=a["mu_T"] - 1, hi=a["mu_T"] + 1),
+            world=None,
+        )
     fared = {a.value: a for a in compare.fare("regime", g, tables)}
     assert list(fared) == ["replace", "accumulate_subsample", "accumulate"]
     assert fared["replace"].d_opt == {1: 1.0, 2: 2.0, 3: 2.0, 4: 2.0}

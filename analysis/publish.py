@@ -1,0 +1,35 @@
+"""report.md and its figures from an Analysis: which sections a sweep gets (comparisons,
+EDQ, lenses) and which figures; the plotting stack is imported here, only when drawing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from analysis import compare, edq, lens_report, report, summary
+from analysis.tables import Analysis
+
+if TYPE_CHECKING:
+    from analysis.figures import Drawn
+
+
+def write_all(
+    a: Analysis, out: Path, source: str, notes: list[str], lens_panels: bool = False
+) -> tuple[Path, list[Drawn]]:
+    """Write report.md and the figures (PNG and PDF) into `out`; (report.md, the figure
+    files). lens_panels: every lens against t per condition too (always for one)."""
+    from analysis import figures  # matplotlib and seaborn: only once there is a figure to draw
+
+    out.mkdir(parents=True, exist_ok=True)
+    drawn = figures.draw(a, out, figures.Options(lens_panels=lens_panels))
+    extra = report.comparison_section(a.agg, a.upto) if a.several else []
+    extra += compare.protocol_section(a.protocols, a.conditions)
+    extra += compare.regime_section(a.regimes, a.conditions)
+    rows = a.sweep.rows
+    if edq.has_exact(rows):
+        extra += report.exact_section(edq.per_t(rows), edq.agreement(rows), edq.pearson(rows))
+    if a.lens.lenses:
+        extra += lens_report.lens_section(a.lens, a.reps)
+    head = summary.section(summary.frame(a.conditions))
+    path = report.write(out, source, notes, a.reps, a.conditions, drawn, extra, head)
+    return path, drawn
