@@ -85,6 +85,18 @@ RANGES: list[Row] = [
         for k in ("fresh_blocks", "model_samples", "js_blocks")
     ],
     ("measure.smoothing", lambda v: 0 < v < 1, "must be in (0, 1)", "use measure.smoothing=1e-4"),
+    (
+        "curation.keep",
+        lambda v: 0 < v <= 1,
+        "must be in (0, 1]",
+        "use curation.keep=0.5 (the share of generated blocks kept)",
+    ),
+    (
+        "curation.max_token_share",
+        lambda v: 0 < v <= 1,
+        "must be in (0, 1]",
+        "use curation.max_token_share=0.5",
+    ),
 ]
 
 SAMPLING: list[Row] = [  # where generate.do_sample
@@ -116,7 +128,7 @@ def validate(cfg: DictConfig) -> None:
     for key, ok, problem, fix in _rows(cfg):
         v = OmegaConf.select(cfg, key)
         check(ok(v), key, f"{problem}, got {v}", fix)
-    for group in (_diversity, _data_quality, _measure, _world, corpora, tracking):
+    for group in (_diversity, _data_quality, _curation, _measure, _world, corpora, tracking):
         group(cfg)
     check_out_dir(cfg.out_dir)
 
@@ -188,6 +200,25 @@ def _data_quality(cfg: DictConfig) -> None:
         "is false, but regime=replace accumulates no real set to drop",
         "use regime=accumulate (or accumulate_subsample) with regime.keep_real=false",
     )
+
+
+def _curation(cfg: DictConfig) -> None:
+    name = cfg.curation.name
+    if name == "none":
+        return
+    check(
+        not cfg.data_quality.retrain_real,
+        "curation",
+        f"curation={name} selects from the pool, but data_quality=retrain_real makes none",
+        "use curation=none with data_quality=retrain_real",
+    )
+    if name == "oracle":  # one p_data that every pooled block can be scored under
+        check(
+            cfg.data.source == "synthetic" and not cfg.communities and not cfg.families,
+            "curation",
+            "curation=oracle needs p_data, known only in the synthetic world (one community)",
+            "use data=synthetic without communities/families, or curation=self|surprise|degenerate",
+        )
 
 
 def _measure(cfg: DictConfig) -> None:

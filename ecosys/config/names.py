@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ecosys.config.schema import Config, Protocol, Segments
+from ecosys.config.schema import Config, Curation, Protocol, Segments
 
 # Keys renamed since runs were first written, old → new: an older run's config is read
 # under the new names (`upgraded`), and the command line names the new key for an old one.
@@ -111,6 +111,16 @@ def data_quality_label(cfg: DictConfig) -> str:
     return f"{dq.name}+real{round(100 * f)}" if f > 0 else dq.name
 
 
+def curation_label(cfg: DictConfig) -> str:
+    """none, or the option with its setting: self_keep50, degenerate_share50."""
+    c = cfg.curation
+    if c.name == Curation.none:
+        return "none"
+    if c.name == Curation.degenerate:
+        return f"degenerate_share{round(100 * c.max_token_share)}"
+    return f"{c.name}_keep{round(100 * c.keep)}"
+
+
 def diversity_label(cfg: DictConfig) -> str:
     if cfg.diversity.shares is None:
         return f"d{cfg.diversity.m}"
@@ -137,8 +147,8 @@ def _data_label(d: DictConfig) -> str:
 # own axis), and the value of each the paper's runs have: a run's name leaves a label out
 # at that value, and a run from before the label was recorded ran it. Pure data: the
 # analysis imports it.
-CONDITION_LABELS = ("model", "data", "scale", "data_quality", "protocol", "regime")
-PAPER = {"protocol": "paper", "regime": "replace"}
+CONDITION_LABELS = ("model", "data", "scale", "data_quality", "protocol", "regime", "curation")
+PAPER = {"protocol": "paper", "regime": "replace", "curation": "none"}
 
 
 def condition(cfg: DictConfig) -> dict[str, str]:
@@ -154,6 +164,7 @@ def condition(cfg: DictConfig) -> dict[str, str]:
         "diversity": diversity_label(cfg),
         "protocol": protocol_label(cfg),
         "regime": str(cfg.regime.name),
+        "curation": curation_label(cfg),
     }
 
 

@@ -81,6 +81,16 @@ class Regime(StrEnum):
     accumulate_subsample = "accumulate_subsample"  # n_m blocks drawn from what accumulate has
 
 
+class Curation(StrEnum):
+    """Which generated blocks enter the pool (ecosys/kernels/curation.py)."""
+
+    none = "none"  # the paper: every one
+    oracle = "oracle"  # synthetic world: the highest log p_data per token (a perfect verifier)
+    self = "self"  # the lowest perplexity under the model that generated it (confidence)
+    surprise = "surprise"  # the highest such perplexity (Gambetta et al. 2024)
+    degenerate = "degenerate"  # all but exact duplicates and blocks one token dominates
+
+
 class Segments(StrEnum):
     split = "split"  # M non-overlapping segments of N (the paper's diversity)
     same = "same"  # every model gets segment 0 (App. G: diversity by expansion's control)
@@ -182,6 +192,16 @@ class DataQualityConfig:
     name: str = "beam"
     real_fraction: float = 0.0  # share of each pool replaced by fresh real train blocks
     retrain_real: bool = False  # control (App. H): every t trains on the real set, no pool
+
+
+@dataclass
+class CurationConfig:
+    """Selection of the generated blocks before the pool is dealt out: the kept blocks are
+    repeated in turn back to the pool's size, so every model keeps its n_m = N/M blocks."""
+
+    name: Curation = Curation.none
+    keep: float = 0.5  # share of the generated blocks kept (oracle, self, surprise)
+    max_token_share: float = 0.5  # degenerate: drop a block whose commonest token exceeds it
 
 
 @dataclass
@@ -290,6 +310,7 @@ class Config:
     data_quality: DataQualityConfig = field(default_factory=DataQualityConfig)
     diversity: DiversityConfig = field(default_factory=DiversityConfig)
     regime: RegimeConfig = field(default_factory=RegimeConfig)
+    curation: CurationConfig = field(default_factory=CurationConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)

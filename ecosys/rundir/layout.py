@@ -7,6 +7,9 @@ metrics reader are spelled. Pure Python (no torch), so the analysis can import i
     ppl/base.mMM.npy  ppl/tTT.mMM.npy      per-block test perplexities (t = -1: base)
     ppl_train/…                      the same on each model's own real training blocks
     gen/tTT.mMM.npy                  model m's continuations at t
+    gen_ppl/tTT.mMM.npy              their perplexities under model m (curation=self|surprise)
+    curation/tTT.scores.npy, .kept.npy   every generated block's curation score (models in
+                                     order), and the indices of those kept
     pools/tTT.npy                    the shuffled pool at t (one token space), or
     pools/tTT.mMM.npy, pools/tTT.texts.npy   each model's re-tokenized share, and the text
     cross/tTT.npy                    M×M: perplexity of model i on model j's continuations at t
@@ -99,6 +102,21 @@ def ppl_glob(t: int) -> str:
 
 def generated(t: int, m: int) -> str:
     return f"gen/t{t:02d}.m{m:02d}"
+
+
+def generated_ppl(t: int, m: int) -> str:
+    """The perplexity of each of model m's continuations at t under model m itself."""
+    return f"gen_ppl/t{t:02d}.m{m:02d}"
+
+
+def curation_scores(t: int) -> str:
+    """The curation score of every block generated at t (model 0's first, and so on)."""
+    return f"curation/t{t:02d}.scores"
+
+
+def curation_kept(t: int) -> str:
+    """The sorted indices (into curation_scores) of the blocks curation kept at t."""
+    return f"curation/t{t:02d}.kept"
 
 
 def pool(t: int, m: int | None = None) -> str:

@@ -21,6 +21,7 @@ _STREAMS = (
     "lens",
     "regime",
     "cross",
+    "curation",
 )
 
 
