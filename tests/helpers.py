@@ -139,7 +139,7 @@ def snapshot(run: Path) -> dict:
     rows = [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in read_metrics(run)]
     files = {
         str(p.relative_to(run)): p.read_bytes()
-        for sub in ("ppl", "gen", "pools", "ckpt", "cross")
+        for sub in ("ppl", "gen", "gen_ppl", "curation", "pools", "ckpt", "cross")
         for p in sorted((run / sub).glob("*"))
     }
     return {"rows": rows, "files": files}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers import CONF, SMOKE, cli
+from omegaconf import OmegaConf
 
 from analysis.__main__ import main as analysis_main
 from analysis.load import find_runs
@@ -18,7 +19,9 @@ MEASURE = ["measure.fresh_blocks=64", "measure.model_samples=16", "measure.js_bl
 GRID = {  # runs in each preset's synthetic grid: its sweep, less the axes the shrink and
     # EXTRA fix
     "base_on_pool": 1,
+    "collapse_speed": 4,
     "community": 3,
+    "curation": 5,
     "equal_steps": 8,
     "expansion": 2,
     "horizon_t20": 4,
@@ -38,6 +41,8 @@ EXTRA = {  # the test world's blocks of 8; base_on_pool's one iteration (debug=s
     # the two largest grids over two D values (their other axes whole), to keep CI short
     "community": ["communities.high.block_size=8", "communities.low.block_size=8"],
     "base_on_pool": ["data.block_size=8", "T=1"],
+    "collapse_speed": ["diversity=d1,d2", "seed=0", "train.lr=1e-4,1e-3"],
+    "curation": ["diversity=d2"],
     "regimes": ["diversity=d1,d2"],
     "scale_v1": ["diversity=d1,d2"],
     "temperature_v2": ["diversity=d1,d2"],
@@ -99,7 +104,7 @@ def test_preset_runs_its_grid_on_the_synthetic_world(name, tmp_path, cache_dir, 
     figures = {p.stem for p in (tmp_path / "fig").glob("*.png")}
     assert {"d_opt", "trajectories", "mu_T", "distributions"} <= figures
     if name != "base_on_pool":  # a saved pool has no known p_data
-        assert "exact" in figures
+        assert {f.split("-")[0] for f in figures} >= {"exact"}  # one, or one per group
         assert "The synthetic world's exact measurements" in report
     if name == "equal_steps":
         assert "protocols" in figures
@@ -162,7 +167,36 @@ def _regimes(runs: list[Path]) -> None:
     }
 
 
+def _curation(runs: list[Path]) -> None:
+    """Every option, each keeping its share of t = 0's generated blocks (degenerate: what
+    passes its filter), and the pool back at every model's n_m blocks."""
+    labels = {info(r)["condition"]["curation"]: r for r in runs}
+    assert set(labels) == {
+        "none",
+        "oracle_keep50",
+        "self_keep50",
+        "surprise_keep50",
+        "degenerate_share50",
+    }
+    for label, r in labels.items():
+        (eco,) = [x for x in rows(r) if x["scope"] == "ecosystem" and x["t"] == 0]
+        share = eco.get("curation/kept_share")
+        assert (share is None) == (label == "none")
+        if label.endswith("keep50"):
+            assert share == 0.5
+        at = {x["t"]: x["train/examples"] for x in rows(r) if x["scope"] == "model" and x["t"] >= 0}
+        assert at[0] == at[1] == info(r)["sizes"][0]
+
+
+def _collapse_speed(runs: list[Path]) -> None:
+    """One run per (lr, D): the lr a run trained at is its config's."""
+    got = sorted((OmegaConf.load(r / "config.yaml").train.lr, info(r)["M"]) for r in runs)
+    assert got == [(1e-4, 1), (1e-4, 2), (1e-3, 1), (1e-3, 2)]
+
+
 CHECKS = {
+    "curation": _curation,
+    "collapse_speed": _collapse_speed,
     "regimes": _regimes,
     "equal_steps": _equal_steps,
     "retrain_real": _retrain_real,
