@@ -195,6 +195,7 @@ def _first_moves(
     (one model, one seed) has no spread to resample, so there the band is ±REL of it: a
     convention, not an uncertainty."""
     out = []
+    bands = intervals.set_index([*CONDITION, "D", "T"])
     for cond, g in v.groupby(CONDITION):
         d = smallest[cond]
         at_d = g[g["D"] == d]
@@ -205,7 +206,7 @@ def _first_moves(
             continue
         units = len(at_d[at_d["t"] == 0])
         if units > 1:
-            ci = intervals.set_index([*CONDITION, "D", "T"]).loc[(*cond, d, 1)]
+            ci = bands.loc[(*cond, d, 1)]
             lo, hi, rule = ci["lo"], ci["hi"], "bootstrap"
         else:
             lo, hi, rule = mu[0] - REL * abs(mu[0]), mu[0] + REL * abs(mu[0]), "relative"
