@@ -105,6 +105,13 @@ def test_groups_split_along_a_key_and_are_named_by_it():
     ones = facets.groups(conds, 1)
     assert len(ones) == 4 and len({g.slug for g in ones}) == 4
     assert ones[0].title == "replace · train.lr=1e-4"
+    # values that fit together share a group, named by all of them
+    lrs = [(*base, "replace", f"train.lr={lr}") for lr in ("1e-4", "2e-4", "3e-4", "5e-4", "1e-3")]
+    packed = facets.groups(lrs, 4)
+    assert [g.title for g in packed] == ["train.lr=1e-4,2e-4,3e-4,5e-4", "train.lr=1e-3"]
+    assert [len(g.conds) for g in packed] == [4, 1] and packed[
+        0
+    ].slug == "train.lr=1e-4_2e-4_3e-4_5e-4"
 
 
 @pytest.fixture(scope="module")

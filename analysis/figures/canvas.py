@@ -6,6 +6,8 @@ past a figure's `most`, and PNG + PDF files."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 COLS = 4  # panels per row, at most
 MOST = 12  # conditions in one figure, at most: past it, one figure per group
 TITLE_PT = 10.0
+AXES = 0.62  # the share of a panel's width its axes get, at least
 DPI = 150
 
 
@@ -40,16 +43,10 @@ REGISTRY: dict[str, Callable[[Analysis, Options], Drawing]] = {}
 
 def figure(name: str) -> Callable:
     """Register a figure function under the name its files take (`name.png`, or
-    `name-<group>.png` for each group of conditions it yields); each figure it yields
-    has its panel titles fitted to their panels (`fit`)."""
+    `name-<group>.png` for each group of conditions it yields)."""
 
     def register(fn: Callable[[Analysis, Options], Drawing]) -> Callable:
-        def fitted(a: Analysis, options: Options) -> Drawing:
-            for group, fig in fn(a, options):
-                fit(fig)
-                yield group, fig
-
-        REGISTRY[name] = fitted
+        REGISTRY[name] = fn
         return fn
 
     return register
@@ -65,19 +62,48 @@ class Drawn:
 
 
 def save(fig: plt.Figure, out: Path, stem: str) -> None:
-    fig.savefig(out / f"{stem}.png", dpi=DPI, bbox_inches="tight")
-    fig.savefig(out / f"{stem}.pdf", bbox_inches="tight")
+    """PNG and PDF. The constrained layout already keeps everything inside the figure,
+    so no tight bounding box (a second draw per file); the PDF reuses the PNG's layout."""
+    fig.savefig(out / f"{stem}.png", dpi=DPI)
+    fig.set_layout_engine("none")
+    fig.savefig(out / f"{stem}.pdf")
     plt.close(fig)
 
 
-def draw(a: Analysis, out: Path, options: Options | None = None) -> list[Drawn]:
-    """Every registered figure the analysis has data for, in registration order."""
+def draw(
+    a: Analysis, out: Path, options: Options | None = None, workers: int | None = None
+) -> list[Drawn]:
+    """Every registered figure the analysis has data for, in registration order; drawn
+    by `workers` processes (default: one per CPU this process may use, 1: in this one),
+    each forked with the analysis in its memory, a figure at a time."""
+    names = list(REGISTRY)
+    workers = min(len(names), workers or len(os.sched_getaffinity(0)))
+    job = (a, out, options or Options())
+    if workers < 2:
+        return [d for name in names for d in _draw(name, job)]
+    _JOB[:] = [job]  # what the forked workers find in their copy of this module
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return [d for drawn in pool.map(_draw_forked, names, chunksize=1) for d in drawn]
+    finally:
+        _JOB.clear()
+
+
+_JOB: list = []
+
+
+def _draw_forked(name: str) -> list[Drawn]:
+    return _draw(name, _JOB[0])
+
+
+def _draw(name: str, job: tuple[Analysis, Path, Options]) -> list[Drawn]:
+    """One registered figure: each of its groups drawn and saved."""
+    a, out, options = job
     drawn = []
-    for name, fn in REGISTRY.items():
-        for group, fig in fn(a, options or Options()):
-            stem = f"{name}-{group.slug}" if group.slug else name
-            save(fig, out, stem)
-            drawn.append(Drawn(name, stem, group.title))
+    for group, fig in REGISTRY[name](a, options):
+        stem = f"{name}-{group.slug}" if group.slug else name
+        save(fig, out, stem)
+        drawn.append(Drawn(name, stem, group.title))
     return drawn
 
 
@@ -100,21 +126,9 @@ def chars(width_in: float, points: float = TITLE_PT) -> int:
 
 
 def title(ax: plt.Axes, text: str, width_in: float, **kw) -> None:
-    """A panel's title, wrapped to about its width (`fit` makes it exact)."""
-    t = ax.set_title(facets.wrap(text, chars(width_in)), fontsize=TITLE_PT, **kw)
-    t.unwrapped = text
-
-
-def fit(fig: plt.Figure) -> None:
-    """Wrap each panel title to its panel's width as the layout placed it (a colour bar
-    takes some of it), so that no title reaches over its neighbours."""
-    fig.draw_without_rendering()
-    for ax in fig.axes:
-        for t in (ax.title, ax._left_title, ax._right_title):
-            if getattr(t, "unwrapped", None):
-                t.set_text(
-                    facets.wrap(t.unwrapped, chars(ax.get_position().width * fig.get_figwidth()))
-                )
+    """A panel's title, wrapped to the part of the panel's `width_in` its axes get
+    (tick labels, an axis label or a colour bar take the rest: AXES of it at least)."""
+    ax.set_title(facets.wrap(text, chars(AXES * width_in)), fontsize=TITLE_PT, **kw)
 
 
 def headline(fig: plt.Figure, what: str, conds: list[tuple]) -> None:
