@@ -2,7 +2,7 @@
 run, in the same process on the same device; prints a table and writes bench.json.
 
     python -m bench                 # everything (≈ 6 min on 2 CPU cores)
-    python -m bench --only generate # one group: generate | train | evaluate | iteration
+    python -m bench --only generate # one group: generate | train | evaluate | iteration | analysis
     python -m bench --out FILE      # where the rows go (default bench.json)
     python -m bench --no-compile    # without the runtime.compile rows
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
+from bench.analysis_time import bench_analysis
 from bench.harness import Table, compose_cfg
 from bench.rows import (
     bench_evaluate,
@@ -37,7 +38,8 @@ from bench.rows import (
 )
 from ecosys import world
 
-GROUPS = ("generate", "train", "evaluate", "iteration")
+GROUPS = ("generate", "train", "evaluate", "iteration", "analysis")
+MODELS = ("generate", "train", "evaluate", "iteration")  # the groups that need the models
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {where} ({torch.get_num_threads()} threads), torch {torch.__version__}")
     table = Table()
     table.header()
+    if any(g in groups for g in MODELS):
+        models(args, groups, table, gpu, device, acc, cfg)
+    if "analysis" in groups:  # no model: `python -m analysis` on synthesized run dirs
+        bench_analysis(table)
+    Path(args.out).write_text(json.dumps(table.rows, indent=1) + "\n")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"wrote {args.out} ({len(table.rows)} rows); process peak RSS {peak:.0f} MiB")
+    return 0
+
+
+def models(args, groups, table: Table, gpu: bool, device, acc, cfg) -> None:
+    """The groups that time ecosys's phases on the synthetic world's tiny base and on
+    OPT-125m's shape."""
     tiny = tiny_model(cfg).to(device)
     p, _ = world.build(cfg.world)
     rng = np.random.default_rng(0)
@@ -160,11 +175,6 @@ def main(argv: list[str] | None = None) -> int:
                     m16_over_m1=two["iteration"] / one["iteration"],
                     **phases(two, sixteen),
                 )
-
-    Path(args.out).write_text(json.dumps(table.rows, indent=1) + "\n")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"wrote {args.out} ({len(table.rows)} rows); process peak RSS {peak:.0f} MiB")
-    return 0
 
 
 if __name__ == "__main__":
