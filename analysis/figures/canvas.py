@@ -77,7 +77,7 @@ def draw(
     by `workers` processes (default: one per CPU this process may use, 1: in this one),
     each forked with the analysis in its memory, a figure at a time."""
     names = list(REGISTRY)
-    workers = min(len(names), workers or len(os.sched_getaffinity(0)))
+    workers = min(len(names), workers or _cpus())
     job = (a, out, options or Options())
     if workers < 2:
         return [d for name in names for d in _draw(name, job)]
@@ -90,6 +90,13 @@ def draw(
 
 
 _JOB: list = []
+
+
+def _cpus() -> int:
+    """The CPUs this process may use; 1 where processes cannot be forked."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _draw_forked(name: str) -> list[Drawn]:
