@@ -12,10 +12,11 @@ import yaml
 from helpers import cli, small_args
 from test_tracking import WANDB, inspect
 
-from analysis import bootstrap, load, stats, wandb_log, wandb_source
+from analysis import load, stats, wandb_log, wandb_source
 from analysis.__main__ import main as analysis_main
 from analysis.summary import COLUMNS as SUMMARY
 from analysis.sweep import CONDITION, name
+from analysis.tables import analyse
 
 
 @pytest.fixture
@@ -104,17 +105,7 @@ def test_the_analysis_is_one_offline_wandb_run_in_the_sweeps_group(
 
     # a rerun is a new analysis run (logged directly: the report is made already); the
     # runs' reader still sees the two runs only
-    intervals, p_opt = bootstrap.bootstrap(read, reps=5)
-    conds = {
-        c: {
-            "eco": eco,
-            "agg": agg,
-            "opt": stats.optimum(agg),
-            "p_opt": p_opt,
-            "intervals": intervals,
-        }
-        for c in read.runs[CONDITION].itertuples(index=False)
-    }
+    conds = analyse(read, reps=5).conditions
     wandb_log.log(
         out, out / "report.md", conds, ["d_opt"], wandb_log.Target(None, "ecosys", "again"), {}
     )
