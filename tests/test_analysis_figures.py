@@ -167,6 +167,9 @@ def test_the_lenses_figure_is_bounded_per_condition(tmp_path):
             sizes[n].append(png_size(tmp_path / f"lenses{n}-{group.slug}.png"))
         panels = list(REGISTRY["lens_panels"](a, Options()))
         assert len(panels) == (n == 1)  # one condition: its full panels as well
+        if n == 3:  # on request (--lens-panels): a figure per condition
+            panels = list(REGISTRY["lens_panels"](a, Options(lens_panels=True)))
+            assert len(panels) == 3 and len({g.slug for g, _ in panels}) == 3
         for _, fig in panels:
             plt.close(fig)
     assert [len(v) for v in sizes.values()] == [1, 1, 1, 2]
