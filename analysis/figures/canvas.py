@@ -6,8 +6,6 @@ past a figure's `most`, and PNG + PDF files."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ import seaborn as sns
 
 from analysis import facets
 from analysis.tables import Analysis
+from analysis.workers import fork_map
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
@@ -73,34 +72,11 @@ def save(fig: plt.Figure, out: Path, stem: str) -> None:
 def draw(
     a: Analysis, out: Path, options: Options | None = None, workers: int | None = None
 ) -> list[Drawn]:
-    """Every registered figure the analysis has data for, in registration order; drawn
-    by `workers` processes (default: one per CPU this process may use, 1: in this one),
-    each forked with the analysis in its memory, a figure at a time."""
-    names = list(REGISTRY)
-    workers = min(len(names), workers or _cpus())
+    """Every registered figure the analysis has data for, in registration order, a
+    figure at a time by up to `workers` forked processes (analysis/workers.py)."""
     job = (a, out, options or Options())
-    if workers < 2:
-        return [d for name in names for d in _draw(name, job)]
-    _JOB[:] = [job]  # what the forked workers find in their copy of this module
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return [d for drawn in pool.map(_draw_forked, names, chunksize=1) for d in drawn]
-    finally:
-        _JOB.clear()
-
-
-_JOB: list = []
-
-
-def _cpus() -> int:
-    """The CPUs this process may use; 1 where processes cannot be forked."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _draw_forked(name: str) -> list[Drawn]:
-    return _draw(name, _JOB[0])
+    drawn = fork_map(lambda name: _draw(name, job), list(REGISTRY), workers)
+    return [d for each in drawn for d in each]
 
 
 def _draw(name: str, job: tuple[Analysis, Path, Options]) -> list[Drawn]:
