@@ -52,10 +52,36 @@ def _weights(rng: np.random.Generator, reps: int, n: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=reps) / n
 
 
+PATHS: dict[tuple, list] = {}  # einsum's contraction order per shape, found once
+
+
 def _mu_T(cube: np.ndarray, model_w: np.ndarray, block_w: np.ndarray) -> np.ndarray:
     """[reps, T] μ_T of one run under the replicates' model and block weights."""
-    mu_t = np.einsum("rm,mtb,rb->rt", model_w, cube, block_w, optimize=True)
+    spec, shapes = "rm,mtb,rb->rt", (model_w.shape, cube.shape, block_w.shape)
+    if cube.shape[2] == 1:  # no blocks (a lens, a W&B sweep): the block weight is 1
+        mu_t = model_w @ cube[:, :, 0]
+        return np.cumsum(mu_t, axis=1) / np.arange(1, mu_t.shape[1] + 1)
+    if shapes not in PATHS:
+        PATHS[shapes] = np.einsum_path(spec, model_w, cube, block_w, optimize=True)[0]
+    mu_t = np.einsum(spec, model_w, cube, block_w, optimize=PATHS[shapes])
     return np.cumsum(mu_t, axis=1) / np.arange(1, mu_t.shape[1] + 1)
+
+
+def _seeds(rng: np.random.Generator, per_run: list[np.ndarray], out: np.ndarray) -> None:
+    """Resample the seeds of one D at every T (a weight per run that reached T), into
+    out [reps, t_max]. Where every run reached every T, one draw of the same stream for
+    all T at once (numpy's multinomial draws a batch as it draws one after another)."""
+    r, t_max = out.shape
+    if per_run and all(x.shape[1] == t_max for x in per_run):
+        n = len(per_run)
+        w = rng.multinomial(n, np.full(n, 1.0 / n), size=(t_max, r)) / n  # [T, reps, n]
+        x = np.ascontiguousarray(np.stack(per_run, axis=2).transpose(1, 0, 2))  # [T, reps, n]
+        out[:] = (w * x).sum(2).T
+        return
+    for T in range(1, t_max + 1):
+        have = [x[:, T - 1] for x in per_run if x.shape[1] >= T]
+        if have:
+            out[:, T - 1] = (_weights(rng, r, len(have)) * np.stack(have, axis=1)).sum(1)
 
 
 def bootstrap(
@@ -81,33 +107,28 @@ def bootstrap(
         t_max = int(runs["T_done"].max())
         sizes = {c.shape[2] for c in cubes.values()}
         draws = {d: np.full((reps, t_max), np.nan) for d in ds}  # μ_T(D) per replicate
+        of_d = {d: list(runs.loc[runs["D"] == d, "run"]) for d in ds}
         for start in range(0, reps, CHUNK):
             r = min(CHUNK, reps - start)
             shared = {b: _weights(rng, r, b) for b in sizes}  # one block draw per test-set size
             for d in ds:
-                group = runs[runs["D"] == d]
                 per_run = [
                     _mu_T(
                         cubes[run],
                         _weights(rng, r, cubes[run].shape[0]),
                         shared[cubes[run].shape[2]],
                     )
-                    for run in group["run"]
+                    for run in of_d[d]
                 ]
-                for T in range(1, t_max + 1):
-                    have = [x[:, T - 1] for x in per_run if x.shape[1] >= T]
-                    if have:
-                        seed_w = _weights(rng, r, len(have))
-                        draws[d][start : start + r, T - 1] = (seed_w * np.stack(have, axis=1)).sum(
-                            1
-                        )
+                _seeds(rng, per_run, draws[d][start : start + r])
         for T in range(1, t_max + 1):
             present = [d for d in ds if not np.isnan(draws[d][:, T - 1]).any()]
             if not present:
                 continue
             stack = np.stack([draws[d][:, T - 1] for d in present], axis=1)
+            bounds = np.quantile(stack, [lo_q, hi_q], axis=0)
             for i, d in enumerate(present):
-                lo, hi = np.quantile(stack[:, i], [lo_q, hi_q])
+                lo, hi = bounds[:, i]
                 intervals.append(
                     {**dict(zip(CONDITION, cond, strict=True)), "D": d, "T": T, "lo": lo, "hi": hi}
                 )

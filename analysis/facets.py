@@ -95,7 +95,8 @@ class Group:
 
 def groups(conds: Sequence[tuple], most: int) -> list[Group]:
     """The conditions in groups of at most `most`, split along the keys that differ: at
-    each step the key whose values leave the fewest groups, none over `most` if one can."""
+    each step the key whose values leave the fewest groups, none over `most` if one can,
+    consecutive values packed into one group while they fit."""
     conds = list(conds)
     if len(conds) <= most:
         return [Group(conds, "", "")]
@@ -114,11 +115,27 @@ def groups(conds: Sequence[tuple], most: int) -> list[Group]:
         keys = list(dict.fromkeys(k for d in split(cs)[1] for k, _ in d))
         cut = {k: by(cs, k) for k in keys}
         key = min(keys, key=lambda k: (_largest(cut[k]) > most, len(cut[k]), _largest(cut[k])))
-        for text, sub in cut[key].items():
-            step(sub, [*fixed, text])
+        texts: list[str] = []  # values of `key` packed into one group while they fit
+        packed: list[tuple] = []
+        for text, sub in [*cut[key].items(), ("", [])]:  # ("", []): the last flush
+            if packed and (not sub or len(packed) + len(sub) > most):
+                step(packed, [*fixed, _joined(texts)])
+                texts, packed = [], []
+            if len(sub) > most:
+                step(sub, [*fixed, text])
+            elif sub:
+                texts, packed = [*texts, text], [*packed, *sub]
 
     step(conds, [])
     return out
+
+
+def _joined(texts: list[str]) -> str:
+    """Values of one key as one name: `train.lr=1e-4,3e-4`, `accumulate,replace`."""
+    keys = {t.partition("=")[0] for t in texts}
+    if len(texts) > 1 and len(keys) == 1 and all("=" in t for t in texts):
+        return f"{keys.pop()}=" + ",".join(t.partition("=")[2] for t in texts)
+    return ",".join(texts)
 
 
 def _largest(parts_of: dict[str, list]) -> int:

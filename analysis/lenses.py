@@ -26,6 +26,7 @@ import pandas as pd
 
 from analysis import bootstrap, coverage, stats
 from analysis.sweep import CONDITION, RUN, Sweep
+from analysis.workers import fork_map
 from ecosys.rundir import layout
 
 REL = 0.05  # the t = 0 band where there is a single value (one model, one seed): ±5%
@@ -125,17 +126,21 @@ def analyse(
     """Every present lens, with perplexity's D_opt(T) (stats.optimum) to compare to; runs:
     the sweep's (what D each condition has, and their M)."""
     found = present(rows)
-    aggs, opts, firsts = [], [], []
     smallest = rows.groupby(CONDITION)["D"].min() if found else pd.Series()
-    for lens in [*found, REFERENCE] if found else []:
+
+    def one(lens: Lens) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]] | None:
         v = values(rows, lens)
         if v.empty:
-            continue
+            return None
         agg, opt, intervals = _aggregate(v, lens, _upto(v, lens, runs), reps, seed)
-        aggs.append(agg)
-        if lens.sign and lens is not REFERENCE:
-            opts.append(opt)
-        firsts += _first_moves(v, lens, intervals, smallest)
+        keep = opt if lens.sign and lens.key != REFERENCE.key else None
+        return agg, keep, _first_moves(v, lens, intervals, smallest)
+
+    # each lens's bootstrap has its own generator (seed): the same in any process
+    done = [r for r in fork_map(one, [*found, REFERENCE] if found else []) if r is not None]
+    aggs = [agg for agg, _, _ in done]
+    opts = [opt for _, opt, _ in done if opt is not None]
+    firsts = [f for _, _, first in done for f in first]
     seeds = rows.groupby(CONDITION)["seed"].nunique().to_dict() if found else {}
     opt = pd.concat(opts, ignore_index=True) if opts else pd.DataFrame()
     if len(opt):
@@ -195,6 +200,7 @@ def _first_moves(
     (one model, one seed) has no spread to resample, so there the band is ±REL of it: a
     convention, not an uncertainty."""
     out = []
+    bands = intervals.set_index([*CONDITION, "D", "T"])
     for cond, g in v.groupby(CONDITION):
         d = smallest[cond]
         at_d = g[g["D"] == d]
@@ -205,7 +211,7 @@ def _first_moves(
             continue
         units = len(at_d[at_d["t"] == 0])
         if units > 1:
-            ci = intervals.set_index([*CONDITION, "D", "T"]).loc[(*cond, d, 1)]
+            ci = bands.loc[(*cond, d, 1)]
             lo, hi, rule = ci["lo"], ci["hi"], "bootstrap"
         else:
             lo, hi, rule = mu[0] - REL * abs(mu[0]), mu[0] + REL * abs(mu[0]), "relative"

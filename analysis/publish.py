@@ -21,6 +21,7 @@ def write_all(
     from analysis import figures  # matplotlib and seaborn: only once there is a figure to draw
 
     out.mkdir(parents=True, exist_ok=True)
+    a.lens  # noqa: B018  computed here, once, before the figures' workers fork
     drawn = figures.draw(a, out, figures.Options(lens_panels=lens_panels))
     extra = report.comparison_section(a.agg, a.upto) if a.several else []
     extra += compare.protocol_section(a.protocols, a.conditions)

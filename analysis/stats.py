@@ -38,13 +38,15 @@ def ecosystem(sweep: Sweep) -> pd.DataFrame:
 
 def aggregated(eco: pd.DataFrame) -> pd.DataFrame:
     """μ_T per run for every T it has reached (T = 1 … iterations done)."""
+    e = eco[eco["t"] >= 0].sort_values("t", kind="stable")
+    mu = e["mu_t"].to_numpy()
     rows = []
-    for key, g in eco[eco["t"] >= 0].groupby(RUN):
-        mu_t = g.sort_values("t")["mu_t"].to_list()
-        for T in range(1, len(mu_t) + 1):
-            rows.append(
-                {**dict(zip(RUN, key, strict=True)), "T": T, "mu_T": metrics.aggregated(mu_t, T)}
-            )
+    for key, idx in e.groupby(RUN).indices.items():  # each run's rows, in t order
+        mu_t = mu[idx].tolist()
+        run = dict(zip(RUN, key, strict=True))
+        rows += [
+            {**run, "T": T, "mu_T": metrics.aggregated(mu_t, T)} for T in range(1, len(mu_t) + 1)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -54,9 +56,10 @@ def optimum(agg: pd.DataFrame, upto: coverage.Complete | None = None) -> pd.Data
     D of it counts (`n_D`); beyond it some D was not run there (analysis/coverage.py)."""
     agg = coverage.within(agg, coverage.complete(agg) if upto is None else upto)
     by_d = agg.groupby([*CONDITION, "T", "D"])["mu_T"].mean().reset_index()
+    ds, mu = by_d["D"].to_numpy(), by_d["mu_T"].to_numpy()
     rows = []
-    for key, g in by_d.groupby([*CONDITION, "T"]):
-        table = dict(zip(g["D"], g["mu_T"], strict=True))
+    for key, idx in by_d.groupby([*CONDITION, "T"]).indices.items():
+        table = dict(zip(ds[idx].tolist(), mu[idx].tolist(), strict=True))
         rows.append(
             {
                 **dict(zip([*CONDITION, "T"], key, strict=True)),

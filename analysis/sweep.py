@@ -39,7 +39,7 @@ CONDITION = [*LABELS, VARIANT]
 DEFAULTS = PAPER
 # Labels named only where they depart from their default, so that the names of the
 # paper's runs read as before the label existed.
-QUIET = ("regime",)
+QUIET = ("regime", "curation")
 # The order a comparison lists a label's values in (the paper's first, then from least to
 # most data kept); values not named here follow, sorted.
 ORDER = {"regime": ["replace", "accumulate_subsample", "accumulate"]}

@@ -2,7 +2,7 @@
 run, in the same process on the same device; prints a table and writes bench.json.
 
     python -m bench                 # everything (≈ 6 min on 2 CPU cores)
-    python -m bench --only generate # one group: generate | train | evaluate | iteration
+    python -m bench --only generate # one group: generate | train | evaluate | iteration | analysis
     python -m bench --out FILE      # where the rows go (default bench.json)
     python -m bench --no-compile    # without the runtime.compile rows
     python -m bench --only smollm2  # the paper's size class (SmolLM2-135M), and the projection
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
+from bench.analysis_time import bench_analysis
 from bench.harness import Table, compose_cfg
 from bench.rows import (
     bench_evaluate,
@@ -38,7 +39,8 @@ from bench.rows import (
 )
 from ecosys.data import world
 
-GROUPS = ("generate", "train", "evaluate", "iteration", "smollm2")
+GROUPS = ("generate", "train", "evaluate", "iteration", "analysis", "smollm2")
+MODELS = ("generate", "train", "evaluate", "iteration")  # the groups on the tiny / OPT shapes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {where} ({torch.get_num_threads()} threads), torch {torch.__version__}")
     table = Table()
     table.header()
+    if any(g in groups for g in MODELS):
+        models(args, groups, table, gpu, device, acc, cfg)
+    if "analysis" in groups:  # no model: `python -m analysis` on synthesized run dirs
+        bench_analysis(table)
+    if "smollm2" in groups:  # the paper's size class, and from its rates the projection
+        smollm2(args, table, gpu)
+    Path(args.out).write_text(json.dumps(table.rows, indent=1) + "\n")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"wrote {args.out} ({len(table.rows)} rows); process peak RSS {peak:.0f} MiB")
+    return 0
+
+
+def models(args, groups, table: Table, gpu: bool, device, acc, cfg) -> None:
+    """The groups that time ecosys's phases on the synthetic world's tiny base and on
+    OPT-125m's shape."""
     tiny_rows = any(g in groups for g in ("generate", "train", "evaluate"))
     tiny = tiny_model(cfg).to(device) if tiny_rows else None
     p, _ = world.build(cfg.world)
@@ -161,21 +178,18 @@ def main(argv: list[str] | None = None) -> int:
                     **phases(two, sixteen),
                 )
 
-    if "smollm2" in groups:  # the paper's size class, and from its rates the projection
-        from bench import size_class
 
-        rates = size_class.bench(table, compile, gpu)
-        projection = size_class.projection(rates)
-        size_class.print_projection(projection, rates)
-        where = Path(args.out).with_suffix(".projection.json")
-        assumes = {"paper": size_class.PAPER, "gpu_ratio": size_class.GPU_RATIO, "rates": rates}
-        where.write_text(json.dumps({"assumes": assumes, "rows": projection}, indent=1) + "\n")
-        print(f"wrote {where} (a projection, not a measurement)")
+def smollm2(args, table: Table, gpu: bool) -> None:
+    """SmolLM2-135M's rows (bench/size_class.py), and the primary grid's projection."""
+    from bench import size_class
 
-    Path(args.out).write_text(json.dumps(table.rows, indent=1) + "\n")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"wrote {args.out} ({len(table.rows)} rows); process peak RSS {peak:.0f} MiB")
-    return 0
+    rates = size_class.bench(table, not args.no_compile, gpu)
+    projection = size_class.projection(rates)
+    size_class.print_projection(projection, rates)
+    where = Path(args.out).with_suffix(".projection.json")
+    assumes = {"paper": size_class.PAPER, "gpu_ratio": size_class.GPU_RATIO, "rates": rates}
+    where.write_text(json.dumps({"assumes": assumes, "rows": projection}, indent=1) + "\n")
+    print(f"wrote {where} (a projection, not a measurement)")
 
 
 if __name__ == "__main__":

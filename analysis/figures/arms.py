@@ -72,7 +72,7 @@ def regimes(a: Analysis, _: Options) -> Drawing:
             g = by_key[key]
             arms = _arms(g, "regime")
             _d_opt_panel(left, "regime", g)
-            title(left, name, 10.0, loc="left")
+            title(left, name, 5.0, loc="left")
             palette = sns.color_palette("deep", len(arms))
             for color, (value, x) in zip(palette, arms, strict=True):
                 e = a.conditions[tuple(x[CONDITION].iloc[0])].eco
@@ -135,7 +135,7 @@ def exact(a: Analysis, _: Options) -> Drawing:
                         )
                 ax.set(xlabel="iteration t (−1: base model)", ylabel=ylabel)
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            title(row[0], name, 8.0, loc="left")
+            title(row[0], name, 4.0, loc="left")
             row[0].legend(fontsize=7)
             ax = row[-1]
             for d, x in moves[cond].groupby("D") if cond in moves else []:

@@ -18,12 +18,14 @@ import seaborn as sns
 
 from analysis import facets
 from analysis.tables import Analysis
+from analysis.workers import fork_map
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
 COLS = 4  # panels per row, at most
 MOST = 12  # conditions in one figure, at most: past it, one figure per group
 TITLE_PT = 10.0
+AXES = 0.62  # the share of a panel's width its axes get, at least
 DPI = 150
 
 
@@ -40,16 +42,10 @@ REGISTRY: dict[str, Callable[[Analysis, Options], Drawing]] = {}
 
 def figure(name: str) -> Callable:
     """Register a figure function under the name its files take (`name.png`, or
-    `name-<group>.png` for each group of conditions it yields); each figure it yields
-    has its panel titles fitted to their panels (`fit`)."""
+    `name-<group>.png` for each group of conditions it yields)."""
 
     def register(fn: Callable[[Analysis, Options], Drawing]) -> Callable:
-        def fitted(a: Analysis, options: Options) -> Drawing:
-            for group, fig in fn(a, options):
-                fit(fig)
-                yield group, fig
-
-        REGISTRY[name] = fitted
+        REGISTRY[name] = fn
         return fn
 
     return register
@@ -65,19 +61,32 @@ class Drawn:
 
 
 def save(fig: plt.Figure, out: Path, stem: str) -> None:
-    fig.savefig(out / f"{stem}.png", dpi=DPI, bbox_inches="tight")
-    fig.savefig(out / f"{stem}.pdf", bbox_inches="tight")
+    """PNG and PDF. The constrained layout already keeps everything inside the figure,
+    so no tight bounding box (a second draw per file); the PDF reuses the PNG's layout."""
+    fig.savefig(out / f"{stem}.png", dpi=DPI)
+    fig.set_layout_engine("none")
+    fig.savefig(out / f"{stem}.pdf")
     plt.close(fig)
 
 
-def draw(a: Analysis, out: Path, options: Options | None = None) -> list[Drawn]:
-    """Every registered figure the analysis has data for, in registration order."""
+def draw(
+    a: Analysis, out: Path, options: Options | None = None, workers: int | None = None
+) -> list[Drawn]:
+    """Every registered figure the analysis has data for, in registration order, a
+    figure at a time by up to `workers` forked processes (analysis/workers.py)."""
+    job = (a, out, options or Options())
+    drawn = fork_map(lambda name: _draw(name, job), list(REGISTRY), workers)
+    return [d for each in drawn for d in each]
+
+
+def _draw(name: str, job: tuple[Analysis, Path, Options]) -> list[Drawn]:
+    """One registered figure: each of its groups drawn and saved."""
+    a, out, options = job
     drawn = []
-    for name, fn in REGISTRY.items():
-        for group, fig in fn(a, options or Options()):
-            stem = f"{name}-{group.slug}" if group.slug else name
-            save(fig, out, stem)
-            drawn.append(Drawn(name, stem, group.title))
+    for group, fig in REGISTRY[name](a, options):
+        stem = f"{name}-{group.slug}" if group.slug else name
+        save(fig, out, stem)
+        drawn.append(Drawn(name, stem, group.title))
     return drawn
 
 
@@ -100,21 +109,9 @@ def chars(width_in: float, points: float = TITLE_PT) -> int:
 
 
 def title(ax: plt.Axes, text: str, width_in: float, **kw) -> None:
-    """A panel's title, wrapped to about its width (`fit` makes it exact)."""
-    t = ax.set_title(facets.wrap(text, chars(width_in)), fontsize=TITLE_PT, **kw)
-    t.unwrapped = text
-
-
-def fit(fig: plt.Figure) -> None:
-    """Wrap each panel title to its panel's width as the layout placed it (a colour bar
-    takes some of it), so that no title reaches over its neighbours."""
-    fig.draw_without_rendering()
-    for ax in fig.axes:
-        for t in (ax.title, ax._left_title, ax._right_title):
-            if getattr(t, "unwrapped", None):
-                t.set_text(
-                    facets.wrap(t.unwrapped, chars(ax.get_position().width * fig.get_figwidth()))
-                )
+    """A panel's title, wrapped to the part of the panel's `width_in` its axes get
+    (tick labels, an axis label or a colour bar take the rest: AXES of it at least)."""
+    ax.set_title(facets.wrap(text, chars(AXES * width_in)), fontsize=TITLE_PT, **kw)
 
 
 def headline(fig: plt.Figure, what: str, conds: list[tuple]) -> None:

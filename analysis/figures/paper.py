@@ -25,34 +25,29 @@ LINES = 8  # conditions on one axes (μ_T against D), at most: past it, a figure
 
 @figure("d_opt")
 def d_opt(a: Analysis, _: Options) -> Drawing:
-    """D_opt(T) against T, shaded by the bootstrap P(D is the optimum)."""
+    """D_opt(T) against T, shaded by the bootstrap P(D is the optimum); one colour bar."""
     conds = [c for c, t in a.conditions.items() if len(t.opt)]
     for group in grouped(conds) if conds else []:
-        width = 4.6
-        fig, axes = panels(len(group.conds), width, 3.4)
+        width = 4.0
+        fig, axes = panels(len(group.conds), width, 3.2)
         for ax, cond, name in zip(axes, group.conds, facets.titles(group.conds), strict=True):
             t = a.conditions[cond]
-            p = t.p_opt.pivot_table(index="D", columns="T", values="p")
-            p = p.sort_index(ascending=False)
-            sns.heatmap(
-                p,
-                ax=ax,
-                cmap="Blues",
-                vmin=0,
-                vmax=1,
-                cbar_kws={"label": "P(D is optimal)"},
-                yticklabels=[d_label(d) for d in p.index],
-                linewidths=0.5,
-                linecolor="white",
+            p = t.p_opt.pivot_table(index="D", columns="T", values="p")  # D upward
+            shade = ax.pcolormesh(
+                p.to_numpy(), cmap="Blues", vmin=0, vmax=1, edgecolors="white", linewidth=0.5
             )
-            o = t.opt.set_index("T")["D_opt"]
             rows = {d: i + 0.5 for i, d in enumerate(p.index)}
             cols = {T: j + 0.5 for j, T in enumerate(p.columns)}
+            o = t.opt.set_index("T")["D_opt"]
             ax.plot(
                 [cols[T] for T in o.index], [rows[d] for d in o], "o-", color="darkorange", lw=2
             )
+            ax.set_xticks(list(cols.values()), [str(T) for T in cols])
+            ax.set_yticks(list(rows.values()), [d_label(d) for d in rows])
+            ax.grid(False)
             ax.set(xlabel="T (iterations aggregated)", ylabel="diversity D")
             title(ax, name, width)
+        fig.colorbar(shade, ax=axes, label="P(D is optimal)", shrink=0.8)
         headline(
             fig, "D_opt(T) = argmin_D μ_T (orange); shading: bootstrap P(D is optimal)", group.conds
         )

@@ -2,13 +2,15 @@
 dirs with known per-block perplexities (ties and a non-monotone D_opt included)."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import cli, small_args
+from helpers import cli, cli_env, small_args
 
 from analysis import bootstrap, load, stats, wandb_source
 from analysis import sweep as sweep_mod
@@ -255,8 +257,8 @@ def test_variant_is_what_differs_and_the_labels_do_not_explain():
     data_quality; seed, T, D's makings and run-time keys never split; a key an older
     run lacks is null there; a run without a config has no say and no variant."""
     beam, temp = (
-        ("tiny", "synthetic", "tiny", "beam", "paper", "replace"),
-        ("tiny", "synthetic", "tiny", "temp0.7", "paper", "replace"),
+        ("tiny", "synthetic", "tiny", "beam", "paper", "replace", "none"),
+        ("tiny", "synthetic", "tiny", "temp0.7", "paper", "replace", "none"),
     )
     flat = [
         {"train.lr": 1e-4, "generate.temperature": 1.0, "train.min_lr": 0.0, "seed": 0},
@@ -379,3 +381,17 @@ def test_a_two_key_sweep_is_one_condition_per_value_of_the_other_key(tmp_path, c
             f"## tiny · synthetic · tiny · beam · paper · train.lr={lr}"
             in (tmp_path / "rep" / "report.md").read_text()
         )
+
+
+def test_the_analysis_imports_no_torch_and_plots_only_to_draw():
+    """What `python -m analysis` imports before its first table: neither the training
+    stack (torch, transformers) nor the plotting one (matplotlib, seaborn)."""
+    code = (
+        "import sys, analysis.__main__, analysis.publish;"
+        " print(sorted(m for m in ('torch', 'transformers', 'matplotlib', 'seaborn')"
+        " if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
+    )
+    assert proc.stdout.strip() == "[]"

@@ -72,9 +72,9 @@ def overlaps(fig: plt.Figure) -> list[tuple[str, str]]:
 def test_facets_name_what_differs_and_say_once_what_is_shared():
     base = ("tiny", "synthetic", "tiny", "beam", "paper")
     conds = [
-        (*base, "accumulate", "train.lr=1e-4"),
-        (*base, "accumulate", "train.lr=3e-4"),
-        (*base, "replace", "train.lr=1e-4"),
+        (*base, "accumulate", "none", "train.lr=1e-4"),
+        (*base, "accumulate", "none", "train.lr=3e-4"),
+        (*base, "replace", "none", "train.lr=1e-4"),
     ]
     assert facets.titles(conds) == [
         "accumulate · train.lr=1e-4",
@@ -85,7 +85,9 @@ def test_facets_name_what_differs_and_say_once_what_is_shared():
     assert facets.shared(conds[2:]) == f"{SHARED} · train.lr=1e-4"  # replace: unsaid
     assert facets.titles(conds[:1]) == [""]
     # a key one run lacks (no config.yaml) differs there
-    assert facets.titles([(*base, "replace", "train.lr=1e-4"), (*base, "replace", "")]) == [
+    assert facets.titles(
+        [(*base, "replace", "none", "train.lr=1e-4"), (*base, "replace", "none", "")]
+    ) == [
         "train.lr=1e-4",
         "train.lr=?",
     ]
@@ -95,7 +97,9 @@ def test_facets_name_what_differs_and_say_once_what_is_shared():
 def test_groups_split_along_a_key_and_are_named_by_it():
     base = ("tiny", "synthetic", "tiny", "beam", "paper")
     conds = [
-        (*base, r, f"train.lr={lr}") for r in ("replace", "accumulate") for lr in ("1e-4", "3e-4")
+        (*base, r, "none", f"train.lr={lr}")
+        for r in ("replace", "accumulate")
+        for lr in ("1e-4", "3e-4")
     ]
     assert [g.conds for g in facets.groups(conds, 4)] == [conds]
     two = facets.groups(conds, 2)  # by regime: two groups of two (by lr: the same count)
@@ -105,6 +109,16 @@ def test_groups_split_along_a_key_and_are_named_by_it():
     ones = facets.groups(conds, 1)
     assert len(ones) == 4 and len({g.slug for g in ones}) == 4
     assert ones[0].title == "replace · train.lr=1e-4"
+    # values that fit together share a group, named by all of them
+    lrs = [
+        (*base, "replace", "none", f"train.lr={lr}")
+        for lr in ("1e-4", "2e-4", "3e-4", "5e-4", "1e-3")
+    ]
+    packed = facets.groups(lrs, 4)
+    assert [g.title for g in packed] == ["train.lr=1e-4,2e-4,3e-4,5e-4", "train.lr=1e-3"]
+    assert [len(g.conds) for g in packed] == [4, 1] and packed[
+        0
+    ].slug == "train.lr=1e-4_2e-4_3e-4_5e-4"
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +174,9 @@ def test_the_lenses_figure_is_bounded_per_condition(tmp_path):
             sizes[n].append(png_size(tmp_path / f"lenses{n}-{group.slug}.png"))
         panels = list(REGISTRY["lens_panels"](a, Options()))
         assert len(panels) == (n == 1)  # one condition: its full panels as well
+        if n == 3:  # on request (--lens-panels): a figure per condition
+            panels = list(REGISTRY["lens_panels"](a, Options(lens_panels=True)))
+            assert len(panels) == 3 and len({g.slug for g, _ in panels}) == 3
         for _, fig in panels:
             plt.close(fig)
     assert [len(v) for v in sizes.values()] == [1, 1, 1, 2]

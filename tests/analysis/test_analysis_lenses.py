@@ -139,7 +139,7 @@ def test_runs_without_lenses_have_no_section(tmp_path):
 def test_a_series_stops_at_the_first_missing_t():
     """A run that lacks the lens at t = 1 is read for t = 0 only: position k is t = k."""
     key = {"model": "x", "data": "y", "scale": "s", "data_quality": "q", "protocol": "p"}
-    key["regime"] = "replace"
+    key |= {"regime": "replace", "curation": "none"}
     rows = pd.DataFrame(
         [
             {**key, "variant": "", "D": 1.0, "seed": 0, "run": "r", "scope": "model", "m": 0}

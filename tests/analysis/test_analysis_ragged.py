@@ -91,6 +91,7 @@ COND = {  # a condition's labels (sweep.LABELS); tests add its variant
     "data_quality": "beam",
     "protocol": "paper",
     "regime": "replace",
+    "curation": "none",
 }
 STOPS = "ragged: D = 2 stops at T = 2; D_opt, P and Eq. 6 are given up to T = 2"
 

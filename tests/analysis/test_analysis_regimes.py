@@ -98,7 +98,7 @@ def test_d_opt_and_verdict_per_regime(regimes):
     opt = stats.optimum(agg)
     assert stats.axis_groups(opt, agg, "protocol") == []
     ((key, g),) = stats.axis_groups(opt, agg, "regime")
-    assert key[-2] is None  # the regime is what the group varies
+    assert key[CONDITION.index("regime")] is None  # the regime is what the group varies
     aggs, opts, tables = dict(list(agg.groupby(CONDITION))), dict(list(opt.groupby(CONDITION))), {}
     for c, e in eco.groupby(CONDITION):
         a, o = aggs[c], opts[c]

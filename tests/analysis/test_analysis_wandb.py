@@ -12,10 +12,10 @@ import yaml
 from helpers import WANDB, cli, inspect, small_args
 
 from analysis import load, stats, wandb_log, wandb_source
-from analysis import tables as analysis_tables
 from analysis.__main__ import main as analysis_main
 from analysis.summary import COLUMNS as SUMMARY
 from analysis.sweep import CONDITION, name
+from analysis.tables import analyse
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_the_analysis_is_one_offline_wandb_run_in_the_sweeps_group(
 
     # a rerun is a new analysis run (logged directly: the report is made already); the
     # runs' reader still sees the two runs only
-    conds = analysis_tables.analyse(read, reps=5).conditions
+    conds = analyse(read, reps=5).conditions
     wandb_log.log(
         out, out / "report.md", conds, ["d_opt"], wandb_log.Target(None, "ecosys", "again"), {}
     )
