@@ -11,7 +11,7 @@
             dirs): what the bootstrap resamples
 
 Every table carries the run's condition, D and seed. The condition is the labels a run
-records (model, data, scale, data_quality, protocol, regime) plus its `variant`: the
+records (model, data, scale, data_quality, protocol, regime, curation) plus its `variant`: the
 config values that differ between the runs read and that those labels do not account for
 (`train.lr=1e-4`), so that runs of a sweep over any key are never averaged together.
 """
@@ -35,14 +35,15 @@ CONDITION = [*LABELS, VARIANT]
 # Condition keys older runs did not record, at the paper's values (ecosys.config.PAPER).
 # regime: what each model at t ≥ 1 trains on, `replace` (the paper: its share of the last
 # pool), `accumulate` (the real set plus every earlier pool share) or
-# `accumulate_subsample` (a fixed-size uniform subsample of that).
+# `accumulate_subsample` (a fixed-size uniform subsample of that); curation: which generated
+# blocks enter the pool, `none` (the paper: every one), `self_keep50`, `oracle_keep50`, ….
 DEFAULTS = PAPER
 # Labels named only where they depart from their default, so that the names of the
 # paper's runs read as before the label existed.
 QUIET = ("regime", "curation")
-# The order a comparison lists a label's values in (the paper's first, then from least to
-# most data kept); values not named here follow, sorted.
-ORDER = {"regime": ["replace", "accumulate_subsample", "accumulate"]}
+# The order a comparison lists a label's values in (the paper's first, then for regimes
+# from least to most data kept); values not named here follow, sorted.
+ORDER = {"regime": ["replace", "accumulate_subsample", "accumulate"], "curation": ["none"]}
 RUN = [*CONDITION, "D", "seed", "run"]
 # Config keys that never split a condition: where and how a run executes, the seed (a
 # replicate), D's own makings (diversity.m, .shares), and T (how far a run goes: its
