@@ -55,15 +55,19 @@ def _weights(rng: np.random.Generator, reps: int, n: int) -> np.ndarray:
 PATHS: dict[tuple, list] = {}  # einsum's contraction order per shape, found once
 
 
-def _mu_T(cube: np.ndarray, model_w: np.ndarray, block_w: np.ndarray) -> np.ndarray:
-    """[reps, T] μ_T of one run under the replicates' model and block weights."""
-    spec, shapes = "rm,mtb,rb->rt", (model_w.shape, cube.shape, block_w.shape)
+def _mu_t(cube: np.ndarray, model_w: np.ndarray, block_w: np.ndarray) -> np.ndarray:
+    """[reps, T] μ_t of one run under the replicates' model and block weights."""
     if cube.shape[2] == 1:  # no blocks (a lens, a W&B sweep): the block weight is 1
-        mu_t = model_w @ cube[:, :, 0]
-        return np.cumsum(mu_t, axis=1) / np.arange(1, mu_t.shape[1] + 1)
+        return model_w @ cube[:, :, 0]
+    spec, shapes = "rm,mtb,rb->rt", (model_w.shape, cube.shape, block_w.shape)
     if shapes not in PATHS:
         PATHS[shapes] = np.einsum_path(spec, model_w, cube, block_w, optimize=True)[0]
-    mu_t = np.einsum(spec, model_w, cube, block_w, optimize=PATHS[shapes])
+    return np.einsum(spec, model_w, cube, block_w, optimize=PATHS[shapes])
+
+
+def _mu_T(cube: np.ndarray, model_w: np.ndarray, block_w: np.ndarray) -> np.ndarray:
+    """[reps, T] μ_T of one run under the replicates' model and block weights."""
+    mu_t = _mu_t(cube, model_w, block_w)
     return np.cumsum(mu_t, axis=1) / np.arange(1, mu_t.shape[1] + 1)
 
 
@@ -82,6 +86,28 @@ def _seeds(rng: np.random.Generator, per_run: list[np.ndarray], out: np.ndarray)
         have = [x[:, T - 1] for x in per_run if x.shape[1] >= T]
         if have:
             out[:, T - 1] = (_weights(rng, r, len(have)) * np.stack(have, axis=1)).sum(1)
+
+
+def mu_t(
+    sweep: Sweep, runs: pd.DataFrame, ts: list[int], reps: int, rng: np.random.Generator
+) -> np.ndarray:
+    """[reps, len(ts)] μ_t averaged over `runs` (one D's seeds, each of which reached
+    max(ts)) at the t in `ts`, resampled as `bootstrap` does (test blocks, models, seeds),
+    with one draw per replicate shared by every t: a quantity of several t (analysis/rate.py's
+    collapse rate) keeps their pairing."""
+    cubes = _arrays(sweep, runs)
+    sizes = {c.shape[2] for c in cubes.values()}
+    out = np.empty((reps, len(ts)))
+    for start in range(0, reps, CHUNK):
+        r = min(CHUNK, reps - start)
+        shared = {b: _weights(rng, r, b) for b in sizes}  # one block draw per test-set size
+        per_run = [
+            _mu_t(c[:, ts], _weights(rng, r, c.shape[0]), shared[c.shape[2]])
+            for c in cubes.values()
+        ]
+        seed_w = _weights(rng, r, len(per_run))
+        out[start : start + r] = np.einsum("rs,rst->rt", seed_w, np.stack(per_run, axis=1))
+    return out
 
 
 def bootstrap(

@@ -1,6 +1,7 @@
-"""What `python -m analysis` prints: per condition μ_t, μ_T and D_opt(T) with its P,
-then the comparisons, EDQ's test and the lenses' D_opt, from analysis/tables.py's
-tables. Plain text on stdout, the first table as soon as the bootstrap is done."""
+"""What `python -m analysis` prints: per condition μ_t, its collapse rate, μ_T and D_opt(T)
+with its P, then the comparisons, EDQ's test and the
+lenses' D_opt, from analysis/tables.py's tables. Plain text on stdout, the first table
+as soon as the bootstrap is done."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ def condition(cond: tuple, c: Condition) -> None:
         print(line)
     print("\nμ_t: mean per-block test perplexity (t = -1: the base model), by D")
     print(_table(c.eco.groupby(["t", "D"])["mu_t"].mean().unstack("D")))
+    if c.rate:
+        print(
+            f"collapse rate, mean of log μ_t+1 − log μ_t on {c.rate.over}: {c.rate.text}"
+            f" per iteration{' (' + report.GIVEN + ')' if c.single_seed else ''}"
+        )
     print("\nμ_T = mean of μ_0 … μ_{T-1}, by D")
     print(_table(c.agg.groupby(["T", "D"])["mu_T"].mean().unstack("D")))
     print("\nD_opt(T) = argmin_D μ_T  (P: bootstrap probability that it is the optimum)")

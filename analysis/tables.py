@@ -3,10 +3,11 @@ printout, report.md, the figures, W&B) as typed fields, not string keys.
 
     Analysis    the whole sweep: μ_t (eco), μ_T (agg), the complete T per condition
                 (upto), D_opt(T) (opt), the bootstrap's intervals and P (p_opt), the
-                comparisons along one label (regimes, protocols), the lenses (when
-                first read), and
-    Condition   the same tables cut to one condition, with its synthetic world's floor
-                and what its coverage leaves out (analysis/coverage.py).
+                comparisons along one label (regimes, protocols, curations), the lenses
+                (when first read), and
+    Condition   the same tables cut to one condition, with its collapse rate
+                (analysis/rate.py), its synthetic world's floor and what its coverage
+                leaves out (analysis/coverage.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import cached_property
 import pandas as pd
 
 from analysis import bootstrap, coverage, lenses, stats
+from analysis.rate import Rate, rates
 from analysis.sweep import CONDITION, Sweep
 
 Groups = list[tuple[tuple, pd.DataFrame]]  # stats.axis_groups: (key, the arms' D_opt rows)
@@ -34,6 +36,7 @@ class Condition:
     intervals: pd.DataFrame  # D, T → lo, hi
     world: tuple[float, float] | None  # exp(H) and the oracle's test ppl (synthetic world)
     coverage: list[str] = field(default_factory=list)  # which D stop where, in words
+    rate: Rate | None = None  # D = 1's collapse rate (None: it reached t = 0 only)
 
     @property
     def single_seed(self) -> bool:
@@ -54,6 +57,7 @@ class Analysis:
     conditions: dict[tuple, Condition]
     regimes: Groups
     protocols: Groups
+    curations: Groups
     reps: int
     seed: int
 
@@ -71,12 +75,14 @@ class Analysis:
 
 
 def analyse(sweep: Sweep, reps: int = 1000, seed: int = 0) -> Analysis:
-    """The sweep's tables: statistics, bootstrap, per-condition cuts, comparisons, lenses."""
+    """The sweep's tables: statistics, bootstrap, collapse rates, per-condition cuts,
+    comparisons, lenses."""
     eco = stats.ecosystem(sweep)
     agg = stats.aggregated(eco)
     upto = coverage.complete(sweep.runs, "T_done")
     opt = stats.optimum(agg, upto)
     intervals, p_opt = bootstrap.bootstrap(sweep, reps=reps, seed=seed, upto=upto)
+    rate = rates(sweep, eco, reps=reps, seed=seed)
     frames = dict(runs=sweep.runs, agg=agg, opt=opt, p_opt=p_opt, intervals=intervals)
     parts = {k: _by_condition(f) for k, f in frames.items()}
 
@@ -93,6 +99,7 @@ def analyse(sweep: Sweep, reps: int = 1000, seed: int = 0) -> Analysis:
             **{k: cut(k, cond) for k in ("agg", "opt", "p_opt", "intervals")},
             world=tuple(world.iloc[0]) if len(world) else None,
             coverage=coverage.lines(runs, upto.get(cond, 0)),
+            rate=rate.get(cond),
         )
     return Analysis(
         sweep=sweep,
@@ -105,6 +112,7 @@ def analyse(sweep: Sweep, reps: int = 1000, seed: int = 0) -> Analysis:
         conditions=conditions,
         regimes=stats.axis_groups(opt, agg, "regime"),
         protocols=stats.axis_groups(opt, agg, "protocol"),
+        curations=stats.axis_groups(opt, agg, "curation"),
         reps=reps,
         seed=seed,
     )

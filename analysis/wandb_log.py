@@ -6,8 +6,8 @@ It logs the tables (`tables/summary`, report.md's opening table, a row per condi
 figure's PNG as `figures/<name>`, report.md with its figures as the artifact
 `report-<group>` (type "report": reruns stack up as its versions), and a summary with
 each condition's D_opt at its largest T with one (the largest every D reached:
-analysis/coverage.py) and that D's probability. Each invocation is a new W&B run: an
-analysis is a snapshot of a sweep that may still grow.
+analysis/coverage.py), that D's probability, and its collapse rate (analysis/rate.py).
+Each invocation is a new W&B run: an analysis is a snapshot of a sweep that may still grow.
 Mode as tracking's `auto` (online with a key, else offline); the files land in
 `<out>/tracking/wandb/`, as a run dir's do in `<run dir>/tracking/`.
 """
@@ -134,6 +134,12 @@ def summary(d_opt: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def rates(table: pd.DataFrame) -> dict[str, float]:
+    """Per condition with one: D = 1's collapse rate (summary.frame's rate column)."""
+    have = table.dropna(subset=["rate"])
+    return {f"rate/{c}": float(r) for c, r in zip(have["condition"], have["rate"], strict=True)}
+
+
 def log(
     out: Path,
     report: Path,
@@ -165,7 +171,7 @@ def log(
         {f"tables/{k}": wandb.Table(dataframe=f) for k, f in frames.items()}
         | {f"figures/{f}": wandb.Image(str(out / f"{f}.png")) for f in figures}
     )
-    run.summary.update(summary(frames["D_opt"]))
+    run.summary.update(summary(frames["D_opt"]) | rates(frames["summary"]))
     artifact = wandb.Artifact(_artifact_name(where.group), type="report")
     artifact.add_file(str(report))
     for path in [out / f"{f}.{ext}" for f in figures for ext in ("png", "pdf")]:

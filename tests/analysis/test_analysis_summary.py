@@ -42,14 +42,26 @@ def test_the_report_opens_with_a_row_per_condition(tmp_path):
         "up to T",
         "P (D_opt at that T)",
         "Eq. 6",
+        "collapse rate [95%]",
         "runs",
         "seeds",
     ]
     row = {r[0]: r[1:] for r in rows}
-    assert row[NAME][:2] + row[NAME][3:] == ["1, 2, 1", "3", "violated at T = 3", "4", "2"]
+    assert row[NAME][:2] + row[NAME][3:4] + row[NAME][5:] == [
+        "1, 2, 1",
+        "3",
+        "violated at T = 3",
+        "4",
+        "2",
+    ]
     temp, greedy = row[NAME.replace("beam", "temp")], row[NAME.replace("beam", "greedy")]
-    assert temp[:2] == ["2, 2", "2 (ragged)"] and temp[3:] == ["holds", "2", "1"]
+    assert temp[:2] == ["2, 2", "2 (ragged)"] and temp[3:4] + temp[5:] == ["holds", "2", "1"]
     assert greedy[:2] == ["1", "1"] and greedy[3] == "—"  # one T: nothing to test
+    # D = 1's collapse rate: beam's seeds average to μ_t = 10, 30, 2 (all its seeds reach
+    # t = 2); temp's D = 1 reaches t = 3 (one seed: starred); greedy's stops at t = 0
+    assert row[NAME][4].startswith(f"{np.log(2 / 10) / 2:.3g} [")
+    assert temp[4].startswith(f"{np.log(1 / 20) / 3:.3g} [") and temp[4].endswith("]*")
+    assert greedy[4] == "—"
     for dq, (seeds, _) in GRID.items():
         name = NAME.replace("beam", dq)
         # the row's D_opt(T) and P are those of the condition's own D_opt(T) table

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -81,6 +82,9 @@ def test_the_analysis_is_one_offline_wandb_run_in_the_sweeps_group(
     assert (row["T"], row["D_opt"], row["p"]) == (2, last["D_opt"], pytest.approx(last["p"]))
     assert row["D_opt(T)"] == ", ".join(f"{d:g}" for d in d_opt)
     assert (row["runs"], row["seeds"], row["ragged"]) == (2, 1, False)
+    mu = eco[(eco["D"] == 1) & eco["t"].isin([0, 1])].set_index("t")["mu_t"]
+    assert row["rate_D"] == 1 and row["rate"] == pytest.approx(np.log(mu[1] / mu[0]))
+    assert row["rate_lo"] <= row["rate"] <= row["rate_hi"]
 
     # every figure, as an image file of the run
     pngs = sorted(p.stem for p in out.glob("*.png"))
@@ -95,6 +99,7 @@ def test_the_analysis_is_one_offline_wandb_run_in_the_sweeps_group(
     assert summary["summary"][f"D_opt/{cond}"] == last["D_opt"]
     assert summary["summary"][f"p_opt/{cond}"] == pytest.approx(last["p"])
     assert summary["summary"][f"T_max/{cond}"] == 2
+    assert summary["summary"][f"rate/{cond}"] == pytest.approx(row["rate"])
 
     artifacts = [r["artifact"] for r in records if r["type"] == "artifact"]
     (report,) = [a for a in artifacts if a["type"] == "report"]
