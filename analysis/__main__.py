@@ -6,10 +6,12 @@
     python -m analysis --wandb-offline runs/demo     W&B's offline files of those runs
     python -m analysis runs/demo --wandb-log         the analysis as a W&B run in the sweep's group
 
-Prints, per condition: μ_t per D, μ_T per D for every T reached, and D_opt(T) with the
-bootstrap probability that it is the optimum, at the T every D reached (a ragged grid, its
-D run to different T, says which D stop where); where conditions differ only in their data
-regime, a line per regime (does the smallest D collapse, does D_opt(T) grow); writes
+Prints, per condition: μ_t per D, D = 1's collapse rate (the mean of log μ_t+1 − log μ_t),
+μ_T per D for every T reached, and D_opt(T) with the bootstrap probability that it is the
+optimum, at the T every D reached (a ragged grid, its D run to different T, says which D
+stop where); the conditions by collapse rate with D_opt at T = 10; where conditions
+differ only in their data regime, a line per regime (does the smallest D collapse, does
+D_opt(T) grow); writes
 report.md (opening with a row per condition: analysis/summary.py) and the figures (PNG
 and PDF) to --out (default: <first root>/analysis). Works on partial sweeps: says what
 is missing and computes what it can.
@@ -69,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         help="draw every lens against t per condition too (always for a single condition)",
     )
     parser.add_argument(
+        "--phase",
+        action="store_true",
+        help="draw the phase diagram (D_opt(T) against the collapse rate) for one condition too",
+    )
+    parser.add_argument(
         "--wandb-project", metavar="[ENTITY/]PROJECT", help="with --wandb-log (default: the runs')"
     )
     args = parser.parse_args(argv)
@@ -92,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_report:
         return 0
     out = Path(args.out or Path(args.roots[0] if args.roots else ".") / "analysis")
-    path, drawn = publish.write_all(a, out, source, notes, lens_panels=args.lens_panels)
+    path, drawn = publish.write_all(
+        a, out, source, notes, lens_panels=args.lens_panels, phase_figure=args.phase
+    )
     print(f"report: {path} (figures beside it, PNG and PDF)")
     if args.wandb_log:
         from analysis import wandb_log

@@ -1,12 +1,13 @@
 """report.md and its figures from an Analysis: which sections a sweep gets (comparisons,
-EDQ, lenses) and which figures; the plotting stack is imported here, only when drawing."""
+collapse rates, EDQ, lenses) and which figures; the plotting stack is imported
+here, only when drawing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analysis import compare, edq, lens_report, report, summary
+from analysis import compare, edq, lens_report, phase, report, summary
 from analysis.tables import Analysis
 
 if TYPE_CHECKING:
@@ -14,16 +15,23 @@ if TYPE_CHECKING:
 
 
 def write_all(
-    a: Analysis, out: Path, source: str, notes: list[str], lens_panels: bool = False
+    a: Analysis,
+    out: Path,
+    source: str,
+    notes: list[str],
+    lens_panels: bool = False,
+    phase_figure: bool = False,
 ) -> tuple[Path, list[Drawn]]:
     """Write report.md and the figures (PNG and PDF) into `out`; (report.md, the figure
-    files). lens_panels: every lens against t per condition too (always for one)."""
+    files). lens_panels: every lens against t per condition too (always for one);
+    phase_figure: the phase diagram for a single condition too."""
     from analysis import figures  # matplotlib and seaborn: only once there is a figure to draw
 
     out.mkdir(parents=True, exist_ok=True)
     a.lens  # noqa: B018  computed here, once, before the figures' workers fork
-    drawn = figures.draw(a, out, figures.Options(lens_panels=lens_panels))
+    drawn = figures.draw(a, out, figures.Options(lens_panels=lens_panels, phase=phase_figure))
     extra = report.comparison_section(a.agg, a.upto) if a.several else []
+    extra += phase.section(a.conditions)
     extra += compare.protocol_section(a.protocols, a.conditions)
     extra += compare.regime_section(a.regimes, a.conditions)
     rows = a.sweep.rows

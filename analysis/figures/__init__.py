@@ -10,6 +10,9 @@ defined (`@figure(name)`, analysis/figures/canvas.py) and drawn by `draw` in thi
                     against t at the smallest and largest D per regime
     exact           the synthetic world's exact measurements per t and D, and δ_EDQ
                     against the perplexity change it should predict        (beyond the paper)
+    phase           D_opt(T) against D = 1's collapse rate, a column per condition, with two
+                    references (SmolLM2-135M mini, the paper's OPT-125M); more than one
+                    condition, or --phase
     lenses          the collapse fingerprint: per condition and D, each lens's move from
                     t = 0 toward collapse over t
     lens_panels     every lens against t per D and the cross-model matrices at the first
@@ -25,6 +28,9 @@ from analysis.figures import paper  # noqa: F401
 
 # isort: split
 from analysis.figures import arms  # noqa: F401
+
+# isort: split
+from analysis.figures import phase  # noqa: F401
 
 # isort: split
 from analysis.figures import lenses  # noqa: F401

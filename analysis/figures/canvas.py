@@ -34,6 +34,7 @@ class Options:
     """What the command line chose about figures."""
 
     lens_panels: bool = False  # every lens against t per condition, whatever their number
+    phase: bool = False  # the phase diagram for a single condition too
 
 
 Drawing = Iterator[tuple[facets.Group, plt.Figure]]  # what a figure function yields

@@ -127,7 +127,8 @@ def six(tmp_path_factory) -> tables.Analysis:
 
 
 @pytest.mark.parametrize(
-    "name", ["d_opt", "trajectories", "mu_T", "distributions", "regimes", "exact", "lenses"]
+    "name",
+    ["d_opt", "trajectories", "mu_T", "distributions", "regimes", "exact", "lenses", "phase"],
 )
 def test_six_long_named_conditions_draw_no_text_over_text(six, name):
     drawn = list(REGISTRY[name](six, Options()))
