@@ -11,7 +11,8 @@ Prints, per condition: μ_t per D, D = 1's collapse rate (the mean of log μ_t+1
 optimum, at the T every D reached (a ragged grid, its D run to different T, says which D
 stop where); the conditions by collapse rate with D_opt at T = 10; where conditions
 differ only in their data regime, a line per regime (does the smallest D collapse, does
-D_opt(T) grow); writes
+D_opt(T) grow), and in their curation, a line per curation (does D_opt(T) move against
+none, does diversity still matter); writes
 report.md (opening with a row per condition: analysis/summary.py) and the figures (PNG
 and PDF) to --out (default: <first root>/analysis). Works on partial sweeps: says what
 is missing and computes what it can.

@@ -1,4 +1,5 @@
-"""Conditions that differ in one label only, side by side: protocols and data regimes.
+"""Conditions that differ in one label only, side by side: protocols and data regimes
+(curations: analysis/curation.py, on the same Arm).
 
 stats.axis_groups finds them (each arm compared several D); here they become report
 sections and printout lines. A protocol comparison asks only whether D_opt(T) moves; a
@@ -57,7 +58,7 @@ def protocol_section(groups: Groups, tables: dict[tuple, Condition]) -> list[str
     """D_opt(T) under each protocol, side by side."""
     lines = []
     for key, g in groups:
-        given = _given(g, tables)
+        given = given_of(g, tables)
         lines += [
             f"## D_opt(T) by protocol: {label(key)}",
             "",
@@ -198,12 +199,12 @@ def regime_section(groups: Groups, tables: dict[tuple, Condition]) -> list[str]:
         fared = fare("regime", g, tables)
         ref = next((a for a in fared if a.value == DEFAULTS["regime"]), None)
         seeds = sorted({s for a in fared for s in a.seeds})
-        given = _given(g, tables)
+        given = given_of(g, tables)
         T = fared[0].T
         table = pd.DataFrame(
             {
                 **{
-                    f"D = {d_label(d)}": [_cell(a.mu_T, d) for a in fared]
+                    f"D = {d_label(d)}": [mu_T_cell(a.mu_T, d) for a in fared]
                     for d in sorted({d for a in fared for d in a.mu_T.index})
                 },
                 **{
@@ -241,7 +242,7 @@ def regime_lines(groups: Groups, tables: dict[tuple, Condition]) -> list[str]:
     lines = []
     for key, g in groups:
         fared = fare("regime", g, tables)
-        given = _given(g, tables)
+        given = given_of(g, tables)
         lines.append(f"\nData regimes compared: {label(key)} (T = {fared[0].T}{given})")
         for a in fared:
             d = min(a.growth)
@@ -254,14 +255,15 @@ def regime_lines(groups: Groups, tables: dict[tuple, Condition]) -> list[str]:
     return lines
 
 
-def _cell(mu_T: pd.DataFrame, d: float) -> str:
+def mu_T_cell(mu_T: pd.DataFrame, d: float) -> str:
+    """An arm's μ_T at D with its interval, or — where D is not among its D."""
     if d not in mu_T.index:
         return "—"
     r = mu_T.loc[d]
     return f"{_fmt(r['mu_T'])} [{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
 
 
-def _given(g: pd.DataFrame, tables: dict[tuple, Condition]) -> str:
+def given_of(g: pd.DataFrame, tables: dict[tuple, Condition]) -> str:
     """', given this seed' where any arm of the group has one seed only."""
     single = any(tables[c].single_seed for c in g.groupby(CONDITION).groups)
     return f", {GIVEN}" if single else ""

@@ -1,5 +1,5 @@
 """What `python -m analysis` prints: per condition μ_t, its collapse rate, μ_T and D_opt(T)
-with its P, then the comparisons (collapse rates, regimes), EDQ's test and the
+with its P, then the comparisons (collapse rates, regimes, curations), EDQ's test and the
 lenses' D_opt, from analysis/tables.py's tables. Plain text on stdout, the first table
 as soon as the bootstrap is done."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import compare, edq, phase, report
+from analysis import compare, curation, edq, phase, report
 from analysis.lenses import Lenses
 from analysis.sweep import CONDITION, d_label, name
 from analysis.tables import Analysis, Condition
@@ -24,6 +24,8 @@ def conditions(a: Analysis) -> None:
     for line in phase.printout(a.conditions):
         print(line)
     for line in compare.regime_lines(a.regimes, a.conditions):
+        print(line)
+    for line in curation.printout(a.curations, a.conditions):
         print(line)
     rows = a.sweep.rows
     if edq.has_exact(rows):

@@ -1,5 +1,5 @@
 """report.md and its figures from an Analysis: which sections a sweep gets (comparisons,
-collapse rates, EDQ, lenses) and which figures; the plotting stack is imported
+collapse rates, curation, EDQ, lenses) and which figures; the plotting stack is imported
 here, only when drawing."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analysis import compare, edq, lens_report, phase, report, summary
+from analysis import compare, curation, edq, lens_report, phase, report, summary
 from analysis.tables import Analysis
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def write_all(
     extra += phase.section(a.conditions)
     extra += compare.protocol_section(a.protocols, a.conditions)
     extra += compare.regime_section(a.regimes, a.conditions)
+    extra += curation.section(a.curations, a.conditions)
     rows = a.sweep.rows
     if edq.has_exact(rows):
         extra += report.exact_section(edq.per_t(rows), edq.agreement(rows), edq.pearson(rows))

@@ -46,6 +46,11 @@ def fmt(x: float) -> str:
     return f"{x:.2g}" if abs(x) < 0.01 else f"{x:.3g}"
 
 
+def stand_in(D: float) -> str:
+    """' at D = 2' where the rate is measured at a D other than 1, else ''."""
+    return "" if D == 1.0 else f" at D = {d_label(D)}"
+
+
 def with_interval(value: float, lo: float, hi: float) -> str:
     """'0.3 [0.29, 0.31]'."""
     return f"{fmt(value)} [{fmt(lo)}, {fmt(hi)}]"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.rate import with_interval
+from analysis.rate import stand_in, with_interval
 from analysis.report import GIVEN, eq6, markdown_table
 from analysis.sweep import d_label
 from analysis.sweep import name as label
@@ -99,5 +99,4 @@ def _rate(row: dict) -> str:
     if row["rate"] != row["rate"]:
         return "—"
     text = with_interval(row["rate"], row["rate_lo"], row["rate_hi"])
-    at = f" at D = {d_label(row['rate_D'])}" if row["rate_D"] != 1 else ""
-    return text + ("*" if row["seeds"] == 1 else "") + at
+    return text + ("*" if row["seeds"] == 1 else "") + stand_in(row["rate_D"])

@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter
 
 from analysis import facets
 from analysis.figures.canvas import Drawing, Options, figure, grouped, headline, plt
-from analysis.rate import fmt
+from analysis.rate import fmt, stand_in
 from analysis.references import REFERENCES
 from analysis.sweep import d_label
 from analysis.tables import Analysis
@@ -75,11 +75,10 @@ def _columns(a: Analysis, conds: list[tuple]) -> list[Column]:
         r = t.rate
         p = t.p_opt.set_index(["T", "D"])["p"]
         d_opt = {int(T): d for T, d in zip(t.opt["T"], t.opt["D_opt"], strict=True)}
-        at = f" at D = {d_label(r.D)}" if r.stand_in else ""
         head = textwrap.fill(name, LABEL) + "\n" if name else ""
         cols.append(
             Column(
-                f"{head}{fmt(r.value)}{at}",
+                f"{head}{fmt(r.value)}{stand_in(r.D)}",
                 r.value,
                 d_opt,
                 {T: float(p.get((T, d), np.nan)) for T, d in d_opt.items()},
