@@ -17,7 +17,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from analysis import facets
-from analysis.figures.canvas import Drawing, Options, figure, grouped, headline, plt
+from analysis.figures.canvas import Drawing, Options, chars, figure, grouped, headline, plt
 from analysis.rate import fmt, stand_in
 from analysis.references import REFERENCES
 from analysis.sweep import d_label
@@ -175,11 +175,12 @@ def _draw(cols: list[Column]) -> plt.Figure:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
     ax.grid(axis="y", visible=False)
     ax.axvline(0.0, color="lightgrey", lw=0.8, zorder=0)
-    ax.set(
-        xlabel="collapse rate: mean of log μ_t+1 − log μ_t per iteration at D = 1"
-        f" (symlog: linear within ±{LINEAR:g})",
-        ylabel="T (iterations aggregated)",
+    width = fig.get_figwidth()  # the labels below are wrapped to it: none reaches past it
+    xlabel = (
+        "collapse rate: mean of log μ_t+1 − log μ_t per iteration at D = 1"
+        f" (symlog: linear within ±{LINEAR:g})"
     )
+    ax.set(xlabel=textwrap.fill(xlabel, chars(width - 2.6, 11)), ylabel="T (iterations aggregated)")
     handles = [Patch(facecolor=palette[d], label=f"D_opt = {d_label(d)}") for d in ds]
     handles += [
         Patch(facecolor="white", edgecolor="dimgrey", hatch="///", label="reference, not a run"),
@@ -188,7 +189,7 @@ def _draw(cols: list[Column]) -> plt.Figure:
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     said = "; ".join(f"{r.name}: {r.source}" for r in REFERENCES)
     fig.supxlabel(
-        textwrap.fill(f"References (hatched), not runs — {said}. ?: not given.", 150),
+        textwrap.fill(f"References (hatched), not runs — {said}. ?: not given.", chars(width, 8)),
         fontsize=7,
     )
     return fig
