@@ -182,7 +182,7 @@ def section(conditions: dict[tuple, Condition]) -> list[str]:
             "μ_0 → μ_last": [f"{_fmt(x.rate.mu[0])} → {_fmt(x.rate.mu[1])}" for x in ps],
             "D run": [", ".join(map(d_label, x.ds)) for x in ps],
             "T": [x.T or "—" for x in ps],
-            "D_opt (P)": [
+            "D_opt at T (P)": [
                 f"{d_label(x.d_opt)} ({x.p:.2f}{'*' if x.single else ''})" if x.T else "—"
                 for x in ps
             ],
