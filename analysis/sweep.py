@@ -125,6 +125,26 @@ def ordered(label: str, values: Iterable[str]) -> list[str]:
     return sorted(values, key=lambda v: (order.index(v) if v in order else len(order), v))
 
 
+def condition_key(cond: Sequence) -> tuple:
+    """A condition's place in every table and figure: each label's value in ORDER, then
+    the variant's values as numbers where they are (train.lr=3e-5 before 1e-4)."""
+    *labels, variant = cond
+    first = []
+    for label, value in zip(LABELS, labels, strict=True):
+        order = ORDER.get(label, [])
+        first.append((order.index(value) if value in order else len(order), str(value)))
+    return (*first, *(_number_first(part) for part in str(variant).split(", ")))
+
+
+def _number_first(setting: str) -> tuple:
+    """`key=value` sorted by key, then by value as a number where it parses as one."""
+    key, _, value = setting.partition("=")
+    try:
+        return key, 0, float(value), ""
+    except ValueError:
+        return key, 1, 0.0, value
+
+
 def d_label(d: float) -> str:
     """D as a label; NaN (a figure pooled over every D) is "all"."""
     if d != d:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis import bootstrap, coverage, lenses, stats
 from analysis.rate import Rate, rates
-from analysis.sweep import CONDITION, Sweep
+from analysis.sweep import CONDITION, Sweep, condition_key
 
 Groups = list[tuple[tuple, pd.DataFrame]]  # stats.axis_groups: (key, the arms' D_opt rows)
 
@@ -45,7 +45,7 @@ class Condition:
 
 @dataclass
 class Analysis:
-    """Every table of a sweep's analysis; `conditions` in the order of groupby(CONDITION)."""
+    """Every table of a sweep's analysis; `conditions` in sweep.condition_key order."""
 
     sweep: Sweep
     eco: pd.DataFrame
@@ -90,7 +90,8 @@ def analyse(sweep: Sweep, reps: int = 1000, seed: int = 0) -> Analysis:
         return parts[k].get(cond, frames[k].iloc[:0])
 
     conditions = {}
-    for cond, g in eco.groupby(CONDITION):
+    groups = sorted(eco.groupby(CONDITION), key=lambda pair: condition_key(pair[0]))
+    for cond, g in groups:
         runs = cut("runs", cond)
         world = runs[["entropy_rate_ppl", "oracle_test_ppl"]].dropna()
         conditions[cond] = Condition(

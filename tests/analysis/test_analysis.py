@@ -395,3 +395,23 @@ def test_the_analysis_imports_no_torch_and_plots_only_to_draw():
         [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_conditions_sort_by_label_order_then_by_the_variant_as_numbers():
+    base = ("tiny", "synthetic", "tiny", "beam", "paper")
+    conds = [
+        (*base, "replace", "none", "train.lr=1e-3"),
+        (*base, "replace", "none", "train.lr=3e-5"),
+        (*base, "accumulate", "none", "train.lr=1e-4"),
+        (*base, "replace", "self_keep50", "train.lr=1e-4"),
+        (*base, "replace", "none", "train.lr=1e-4"),
+        (*base, "replace", "none", "train.lr=null"),
+    ]
+    assert sorted(conds, key=sweep_mod.condition_key) == [
+        (*base, "replace", "none", "train.lr=3e-5"),
+        (*base, "replace", "none", "train.lr=1e-4"),
+        (*base, "replace", "none", "train.lr=1e-3"),
+        (*base, "replace", "none", "train.lr=null"),  # not a number: after the numbers
+        (*base, "replace", "self_keep50", "train.lr=1e-4"),  # curation: none first
+        (*base, "accumulate", "none", "train.lr=1e-4"),  # regime: replace first
+    ]
