@@ -18,7 +18,9 @@ def test_a_condition_is_its_labels_and_its_diversity_and_the_paper_runs_the_pape
     cond = config.condition(make_cfg())
     assert set(cond) == {*config.CONDITION_LABELS, "diversity"}
     assert {k: cond[k] for k in config.PAPER} == config.PAPER
-    departing = config.condition(make_cfg("regime=accumulate", "train.protocol=equal_steps"))
+    departing = config.condition(
+        make_cfg("regime=accumulate", "train.protocol=equal_steps", "curation=self")
+    )
     assert all(departing[k] != v for k, v in config.PAPER.items())
 
 
