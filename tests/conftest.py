@@ -28,33 +28,57 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(len(share or cpus))
 
 
-# Groups that go to the workers first, largest first (the rest follow in file order), so
-# that no worker is left with a long group at the end: seconds on 2 cores, measured.
-FIRST = ("slurm", "test_smollm2", "test_loop", "test_real")
-# Files whose module fixtures take seconds (a few files, a smoke run, a synthetic grid):
-# cheaper built on each worker than their many tests kept on one.
-SPREAD = ("test_checks", "test_presets", "test_analysis_figures")
+# The workers' units of work (`make test`: one pytest-xdist worker per CPU). A file whose
+# tests share an expensive module fixture (a converted model, a finished run, a pretrained
+# world) goes whole to one worker, so the fixture is built once; the SLURM tests share one
+# single-node cluster; every other test goes alone to whichever worker is free. (Named
+# here: xdist's --dist loadgroup tags a test's nodeid, which pytest 9 no longer reads.)
+WHOLE = (
+    "test_smollm2",
+    "test_loop",
+    "test_real",
+    "test_analysis_ragged",
+    "test_llama2c",
+    "test_decode",
+    "test_ensemble",
+    "test_kernels",
+    "test_world",
+)
+FIRST = ("slurm", "test_smollm2", "test_loop", "test_real")  # the largest units, handed out first
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`make test` distributes by group (--dist loadgroup): a file whose tests share a
-    module-scoped fixture (a converted model, a finished run) runs whole on one worker, so
-    the fixture is built once; the SLURM tests share one single-node cluster; every other
-    test goes wherever a worker is free."""
-    for item in items:
-        if group := _group(item):
-            item.add_marker(pytest.mark.xdist_group(group))
-    rank = {g: i for i, g in enumerate(FIRST)}
-    items.sort(key=lambda item: rank.get(_group(item) or "", len(FIRST)))  # stable
-
-
-def _group(item: pytest.Item) -> str | None:
-    if item.get_closest_marker("slurm"):
+def unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: "slurm", its file (WHOLE), or itself."""
+    path, _, name = nodeid.partition("::")
+    if "slurm" in name or Path(path).stem == "test_slurm":
         return "slurm"
-    defs = getattr(item, "_fixtureinfo", None)
-    scopes = {d[-1].scope for d in (defs.name2fixturedefs.values() if defs else []) if d}
-    return item.path.stem if "module" in scopes and item.path.stem not in SPREAD else None
+    return path if Path(path).stem in WHOLE else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent where xdist is not installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        """xdist's scope scheduling (a unit at a time to a free worker, in collection
+        order) over `unit`s."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return unit(nodeid)
+
+    return ByUnit(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The largest units first (FIRST), so no worker is left with one at the end; the rest
+    in file order."""
+    rank = {name: i for i, name in enumerate(FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        u = unit(item.nodeid)
+        return rank.get("slurm" if u == "slurm" else Path(u.partition("::")[0]).stem, len(FIRST))
+
+    items.sort(key=place)  # stable
 
 
 @pytest.fixture(scope="session")
