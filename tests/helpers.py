@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import preloaded
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
@@ -34,8 +35,11 @@ def cli_env(**extra: str) -> dict[str, str]:
     the path, whatever the cwd (an editable install may point at another checkout)."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     # not the W&B service an in-process test started (wandb exports WANDB_SERVICE): a CLI
-    # run that joined it would find a run id it had killed still "in use" there
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    # run that joined it would find a run id it had killed still "in use" there; nor the
+    # name of the test pytest is in (PYTEST_CURRENT_TEST), so that every test's CLI runs
+    # have the environment the preloaded interpreter started in (tests/preloaded.py)
+    hidden = ("WANDB_SERVICE", "PYTEST_CURRENT_TEST")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     return {**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **extra}
 
 
@@ -48,17 +52,29 @@ def make_cfg(*overrides: str, small: bool = True, hydra: bool = False) -> DictCo
 
 
 def cli(
-    *args: str, cwd: Path | None = None, env: dict | None = None, check: bool = True, **kw
+    *args: str,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    check: bool = True,
+    fresh: bool = False,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run `python -m ecosys ARGS` for real; returns the CompletedProcess."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "ecosys", *args],
-        cwd=cwd or ROOT,
-        env=cli_env(**(env or {})),
-        capture_output=True,
-        text=True,
-        **kw,
-    )
+    """Run `python -m ecosys ARGS` for real, in a process of its own: a fork of the tests'
+    preloaded interpreter (tests/preloaded.py), or a new interpreter where the test asks
+    for one (`fresh`: a check across interpreters, each with its own hash seed) or gives
+    variables of its own (`env`: some are read when a module is imported)."""
+    environ = cli_env(**(env or {}))
+    if fresh or env or not preloaded.available():
+        proc = subprocess.run(
+            [sys.executable, "-m", "ecosys", *args],
+            cwd=cwd or ROOT,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    else:
+        proc = preloaded.run(list(args), cwd or ROOT, environ, timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"

@@ -250,11 +250,17 @@ def test_a_grid_run_again_finishes_only_its_cancelled_and_failed_cells(tmp_path,
     cli(*args)
     after = sweep_status(out)
     assert after.splitlines()[-1] == "4 cells: 4 done", after
-    assert all(fingerprint(run) == prints[run] for run in finished)
+    changed = {run.name: diff(prints[run], fingerprint(run)) for run in finished}
+    assert not any(changed.values()), changed
     d, q = cells[cancelled]
     cli(*small_args(tmp_path / "local", cache_dir, "T=3", f"diversity={d}", f"data_quality={q}"))
     assert snapshot(out / held) == snapshot(only_run_dir(tmp_path / "local"))
     print(f"\nstatus before the re-run:\n{before}\nstatus after:\n{after}")
+
+
+def diff(before: dict, after: dict) -> list[str]:
+    """The files added, removed or changed between two fingerprints."""
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
 def sweep_status(out: Path) -> str:

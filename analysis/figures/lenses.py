@@ -133,9 +133,8 @@ def _panels(
             x = x[x["t"] >= 0]
         for d, y in x.groupby("D"):
             ax.plot(y["t"], y["value"], "o-", ms=3, color=palette[d], label=f"D = {d_label(d)}")
-        ax.set(
-            xlabel="iteration t", title=titles[key], xlim=(x["t"].min() - 0.5, x["t"].max() + 0.5)
-        )
+        ts = x["t"] if len(x) else g["t"]  # the real data's line alone: the condition's t
+        ax.set(xlabel="iteration t", title=titles[key], xlim=(ts.min() - 0.5, ts.max() + 0.5))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # one t: one tick
         if key.startswith("ppl/"):  # perplexities grow by orders of magnitude
             ax.set_yscale("log")

@@ -69,8 +69,9 @@ def test_a_run_writes_the_run_store(reference):
 
 
 def test_same_seed_same_results_with_the_cached_base(reference, tmp_path):
+    """In a new interpreter (its own hash seed, nothing preloaded), with the cached base."""
     run, cache = reference
-    cli(*small_args(tmp_path / "runs", cache, *GRID))  # reuses the cache the reference built
+    cli(*small_args(tmp_path / "runs", cache, *GRID), fresh=True)
     again = only_run_dir(tmp_path / "runs")
     assert again.name == run.name
     assert snapshot(again) == snapshot(run)

@@ -1,0 +1,109 @@
+"""CLI runs forked from one preloaded interpreter, for the tests.
+
+Every `python -m ecosys` that runs a model first spends about 4 s importing torch and
+transformers, and the tests start it about a hundred times. multiprocessing's forkserver
+imports them once per test process; each run is then a fresh fork of it that runs
+`ecosys` as `python -m` does (runpy), with its own argv, environment, working directory,
+stdout, stderr and exit status, and fresh random state.
+
+A fork cannot give everything a new interpreter has: modules read some environment
+variables when they are imported, and the hash seed is the server's. So the server starts again in
+the new environment when a test's environment changes, and a test that needs a new
+interpreter asks for one (helpers.cli(fresh=True): a reproducibility check across
+interpreters, or an environment of the test's own)."""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import multiprocessing.forkserver as forkserver
+import os
+import random
+import runpy
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+# what a run imports before its first line of work (ecosys.schedule.loop pulls in torch,
+# transformers and the model classes), and W&B for the tracked runs
+PRELOAD = ["ecosys.schedule.loop", "ecosys.config", "hydra", "wandb"]
+
+_env: dict[str, str] | None = None  # the environment the running server started in
+
+
+def available() -> bool:
+    return "forkserver" in multiprocessing.get_all_start_methods()
+
+
+def _server(env: dict[str, str]) -> multiprocessing.context.BaseContext:
+    """The forkserver, running in `env`: started at the first run, and again whenever the
+    environment runs are given changes (a test process's own code may set a variable,
+    as ecosys sets WANDB_SILENT; a server keeps the environment it started in)."""
+    global _env
+    ctx = multiprocessing.get_context("forkserver")
+    if env != _env:
+        forkserver._forkserver._stop()  # CPython's own way to stop it (its tests use it)
+        ctx.set_forkserver_preload(PRELOAD)
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            forkserver.ensure_running()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        _env = dict(env)
+    return ctx
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: float | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m ecosys ARGS` in `env`, in a fork of the server started in `env`."""
+    ctx = _server(env)
+    with tempfile.TemporaryDirectory(prefix="ecosys-cli-") as tmp:
+        out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+        proc = ctx.Process(target=_main, args=(list(args), str(cwd), env, str(out), str(err)))
+        proc.start()
+        proc.join(timeout)
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+            raise subprocess.TimeoutExpired(["python", "-m", "ecosys", *args], timeout)
+        return subprocess.CompletedProcess(
+            ["python", "-m", "ecosys", *args],
+            proc.exitcode,
+            out.read_text() if out.exists() else "",
+            err.read_text() if err.exists() else "",
+        )
+
+
+def _main(args: list[str], cwd: str, env: dict[str, str], out: str, err: str) -> None:
+    """In the fork: what `python -m ecosys ARGS` would do, then its exit status."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(f, fd)
+        os.close(f)
+    random.seed()  # a new interpreter's random state, not the server's
+    np.random.seed()
+    sys.path.insert(0, cwd)  # as `-m` does
+    sys.argv = ["", *args]  # runpy sets argv[0] to the module's path
+    code: int | str | None = 0
+    try:
+        runpy.run_module("ecosys", run_name="__main__", alter_sys=True)
+    except SystemExit as exit_:
+        code = exit_.code
+    except BaseException:  # the traceback the interpreter prints, and its status
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()  # what the interpreter runs at exit (logging, W&B)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)  # the Process maps it to an exit status as the interpreter does
