@@ -40,7 +40,7 @@ def runs_by_name(root: Path) -> dict[str, Path]:
     return {p.parent.name: p.parent for p in root.rglob("run.json")}
 
 
-LIVE = ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED")
+LIVE = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED"}
 
 
 def job_states(ids: set[str], seconds: float = 60) -> dict[str, str]:
@@ -54,19 +54,19 @@ def job_states(ids: set[str], seconds: float = 60) -> dict[str, str]:
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.split()
-        states = dict(line.split("|") for line in lines)
+        ).stdout.splitlines()
+        states = dict(line.split("|") for line in lines if line.strip())  # "CANCELLED by 0"
         live = any(v.split()[0] in LIVE for v in states.values())
         if not live or time.monotonic() > deadline:
             return states
         time.sleep(0.5)
 
 
-def array_tasks(out: Path) -> dict[str, str]:
+def array_tasks(out: Path, seconds: float = 60) -> dict[str, str]:
     """The SLURM array tasks of the sweep under out (submitit's job folders), by sacct,
     settled: task id -> state."""
     return job_states(
-        {p.name.partition("_")[0] for p in (out / ".submitit").iterdir() if p.is_dir()}
+        {p.name.partition("_")[0] for p in (out / ".submitit").iterdir() if p.is_dir()}, seconds
     )
 
 
@@ -239,6 +239,10 @@ def test_a_grid_run_again_finishes_only_its_cancelled_and_failed_cells(tmp_path,
     hold.unlink()
     first, _ = sweep.communicate(timeout=300)
     assert sweep.returncode != 0, first
+    # the sweep returns at the first task that failed, in the array's order; the others
+    # may still run: read the status once every task has settled, not before
+    settled = array_tasks(out, seconds=120)
+    assert not LIVE & {v.split()[0] for v in settled.values()}, settled
 
     before = sweep_status(out)
     states = {line.split()[2] for line in before.splitlines()[:4]}
