@@ -7,9 +7,9 @@ imports them once per test process; each run is then a fresh fork of it that run
 stdout, stderr and exit status, and fresh random state.
 
 A fork cannot give everything a new interpreter has: modules read some environment
-variables when they are imported, and the hash seed is the server's. So the server starts again in
-the new environment when a test's environment changes, and a test that needs a new
-interpreter asks for one (helpers.cli(fresh=True): a reproducibility check across
+variables when they are imported, and the hash seed is the server's. So the server starts
+again in the new environment when a test's environment changes, and a test that needs a
+new interpreter asks for one (helpers.cli(fresh=True): a reproducibility check across
 interpreters, or an environment of the test's own)."""
 
 from __future__ import annotations
@@ -49,13 +49,11 @@ def _server(env: dict[str, str]) -> multiprocessing.context.BaseContext:
         forkserver._forkserver._stop()  # CPython's own way to stop it (its tests use it)
         ctx.set_forkserver_preload(PRELOAD)
         saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(env)
+        _set_environ(env)  # the server starts in this process's environment
         try:
             forkserver.ensure_running()
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            _set_environ(saved)
         _env = dict(env)
     return ctx
 
@@ -64,7 +62,7 @@ def run(
     args: list[str], cwd: Path, env: dict[str, str], timeout: float | None = None
 ) -> subprocess.CompletedProcess:
     """`python -m ecosys ARGS` in `env`, in a fork of the server started in `env`."""
-    ctx = _server(env)
+    ctx, argv = _server(env), ["python", "-m", "ecosys", *args]
     with tempfile.TemporaryDirectory(prefix="ecosys-cli-") as tmp:
         out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
         proc = ctx.Process(target=_main, args=(list(args), str(cwd), env, str(out), str(err)))
@@ -73,9 +71,9 @@ def run(
         if proc.exitcode is None:
             proc.kill()
             proc.join()
-            raise subprocess.TimeoutExpired(["python", "-m", "ecosys", *args], timeout)
+            raise subprocess.TimeoutExpired(argv, timeout)
         return subprocess.CompletedProcess(
-            ["python", "-m", "ecosys", *args],
+            argv,
             proc.exitcode,
             out.read_text() if out.exists() else "",
             err.read_text() if err.exists() else "",
@@ -85,8 +83,7 @@ def run(
 def _main(args: list[str], cwd: str, env: dict[str, str], out: str, err: str) -> None:
     """In the fork: what `python -m ecosys ARGS` would do, then its exit status."""
     os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(env)
+    _set_environ(env)
     for fd, path in ((1, out), (2, err)):
         f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(f, fd)
@@ -107,3 +104,9 @@ def _main(args: list[str], cwd: str, env: dict[str, str], out: str, err: str) ->
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)  # the Process maps it to an exit status as the interpreter does
+
+
+def _set_environ(env: dict[str, str]) -> None:
+    """Make `env` this process's whole environment (os.environ passes it on to C)."""
+    os.environ.clear()
+    os.environ.update(env)

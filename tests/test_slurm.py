@@ -43,6 +43,11 @@ def runs_by_name(root: Path) -> dict[str, Path]:
 LIVE = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED"}
 
 
+def live(state: str) -> bool:
+    """Whether sacct's state (e.g. "CANCELLED by 0") is of a job not yet ended."""
+    return state.split()[0] in LIVE
+
+
 def job_states(ids: set[str], seconds: float = 60) -> dict[str, str]:
     """sacct's state of each job or array task of `ids`, once none is live any more:
     SLURM's accounting lags the job's result file that submitit returns on, so a job
@@ -56,8 +61,7 @@ def job_states(ids: set[str], seconds: float = 60) -> dict[str, str]:
             check=True,
         ).stdout.splitlines()
         states = dict(line.split("|") for line in lines if line.strip())  # "CANCELLED by 0"
-        live = any(v.split()[0] in LIVE for v in states.values())
-        if not live or time.monotonic() > deadline:
+        if not any(map(live, states.values())) or time.monotonic() > deadline:
             return states
         time.sleep(0.5)
 
@@ -242,7 +246,7 @@ def test_a_grid_run_again_finishes_only_its_cancelled_and_failed_cells(tmp_path,
     # the sweep returns at the first task that failed, in the array's order; the others
     # may still run: read the status once every task has settled, not before
     settled = array_tasks(out, seconds=120)
-    assert not LIVE & {v.split()[0] for v in settled.values()}, settled
+    assert not any(map(live, settled.values())), settled
 
     before = sweep_status(out)
     states = {line.split()[2] for line in before.splitlines()[:4]}
