@@ -122,6 +122,24 @@ def _wait_for_log(root: Path, pattern: str, times: int = 1, seconds: float = 120
     raise AssertionError(f"{pattern!r} never appeared {times}× in a log under {root}")
 
 
+def preempt(job: str) -> None:
+    """What a preemption or a time limit does to a submitit job: SIGUSR2 to the job steps;
+    submitit checkpoints (the Hydra launcher resubmits itself), requeues the job, exits.
+    SLURM holds a requeued job back (Reason=BeginTime, here 31 s) before it may start
+    again: once it waits so, it is made eligible now, so the test does not sit it out."""
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        reason = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True
+        ).stdout.split()
+        if reason == ["PENDING", "BeginTime"]:
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} was not requeued within 60 s")
+
+
 def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir):
     """The job holds at t = 2 ($ECOSYS_HOLD) until the test has requeued it, so the
     signal lands mid-run whatever the machine's speed."""
@@ -131,9 +149,7 @@ def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir
     sweep = start_cli(*SLURM, *args, env={"ECOSYS_HOLD": str(hold)})
     job = _job_id(tmp_path / "slurm")
     _wait_for_log(tmp_path / "slurm", "holding at t=2")  # t = 0 and 1 are committed
-    # what a preemption or a time limit does to a submitit job: SIGUSR2 to the job steps;
-    # submitit checkpoints (the Hydra launcher resubmits itself), requeues the job, exits
-    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    preempt(job)
     _wait_for_log(tmp_path / "slurm", "holding at t=2", times=2)  # the requeued job resumed
     hold.unlink()
     out, _ = sweep.communicate(timeout=300)
@@ -161,7 +177,7 @@ def test_a_packed_job_requeued_mid_run_skips_its_finished_run_and_resumes_the_ot
     sweep = start_cli(*args, *grid, env={"ECOSYS_HOLD": str(hold)})
     job = _job_id(tmp_path / "slurm")
     _wait_for_log(tmp_path / "slurm", "holding at t=2")
-    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    preempt(job)
     _wait_for_log(tmp_path / "slurm", "holding at t=2", times=2)
     hold.unlink()
     out, _ = sweep.communicate(timeout=300)
