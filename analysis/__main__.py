@@ -14,8 +14,8 @@ differ only in their data regime, a line per regime (does the smallest D collaps
 D_opt(T) grow), and in their curation, a line per curation (does D_opt(T) move against
 none, does diversity still matter); writes
 report.md (opening with a row per condition: analysis/summary.py) and the figures (PNG
-and PDF) to --out (default: <first root>/analysis). Works on partial sweeps: says what
-is missing and computes what it can.
+and PDF; --no-pdf: PNG only) to --out (default: <first root>/analysis). Works on partial
+sweeps: says what is missing and computes what it can.
 """
 
 from __future__ import annotations
@@ -77,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         help="draw the phase diagram (D_opt(T) against the collapse rate) for one condition too",
     )
     parser.add_argument(
+        "--no-pdf",
+        action="store_true",
+        help="PNG figures only (the PDF copies for papers take about a third of the drawing)",
+    )
+    parser.add_argument(
         "--wandb-project", metavar="[ENTITY/]PROJECT", help="with --wandb-log (default: the runs')"
     )
     args = parser.parse_args(argv)
@@ -101,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out = Path(args.out or Path(args.roots[0] if args.roots else ".") / "analysis")
     path, drawn = publish.write_all(
-        a, out, source, notes, lens_panels=args.lens_panels, phase_figure=args.phase
+        a, out, source, notes, args.lens_panels, args.phase, pdf=not args.no_pdf
     )
-    print(f"report: {path} (figures beside it, PNG and PDF)")
+    print(f"report: {path} (figures beside it, PNG{'' if args.no_pdf else ' and PDF'})")
     if args.wandb_log:
         from analysis import wandb_log
 

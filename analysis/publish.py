@@ -21,15 +21,16 @@ def write_all(
     notes: list[str],
     lens_panels: bool = False,
     phase_figure: bool = False,
+    pdf: bool = True,
 ) -> tuple[Path, list[Drawn]]:
-    """Write report.md and the figures (PNG and PDF) into `out`; (report.md, the figure
-    files). lens_panels: every lens against t per condition too (always for one);
-    phase_figure: the phase diagram for a single condition too."""
+    """Write report.md and the figures (PNG, and PDF unless not `pdf`) into `out`;
+    (report.md, the figure files). lens_panels: every lens against t per condition too
+    (always for one); phase_figure: the phase diagram for a single condition too."""
     from analysis import figures  # matplotlib and seaborn: only once there is a figure to draw
 
     out.mkdir(parents=True, exist_ok=True)
     a.lens  # noqa: B018  computed here, once, before the figures' workers fork
-    drawn = figures.draw(a, out, figures.Options(lens_panels=lens_panels, phase=phase_figure))
+    drawn = figures.draw(a, out, figures.Options(lens_panels, phase_figure, pdf))
     extra = report.comparison_section(a.agg, a.upto) if a.several else []
     extra += phase.section(a.conditions)
     extra += compare.protocol_section(a.protocols, a.conditions)

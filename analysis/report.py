@@ -301,9 +301,14 @@ def figure_lines(drawn: list[Drawn]) -> list[str]:
         files.setdefault(d.name, []).append(d)
     for name, same in files.items():
         if len(same) == 1 and not same[0].group:
-            lines.append(f"![{name}]({name}.png) ([pdf]({name}.pdf))")
+            lines.append(f"![{name}]({name}.png){_pdf(same[0])}")
             continue
         lines += ["", f"**{name}**, a figure per group of conditions:", ""]
-        lines += [f"- [{d.group}]({d.stem}.png) ([pdf]({d.stem}.pdf))" for d in same]
+        lines += [f"- [{d.group}]({d.stem}.png){_pdf(d)}" for d in same]
         lines.append("")
     return lines
+
+
+def _pdf(d: Drawn) -> str:
+    """The link to a figure's PDF copy, where one was written."""
+    return f" ([pdf]({d.stem}.pdf))" if d.pdf else ""

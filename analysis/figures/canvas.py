@@ -2,7 +2,7 @@
 where a figure is defined), the theme, panels whose titles name only what differs
 between the conditions drawn (analysis/facets.py) under one title saying what they
 share, a constrained layout (no text over text), one figure per group of conditions
-past a figure's `most`, and PNG + PDF files."""
+past a figure's `most`, and PNG (+ PDF) files."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class Options:
 
     lens_panels: bool = False  # every lens against t per condition, whatever their number
     phase: bool = False  # the phase diagram for a single condition too
+    pdf: bool = True  # a PDF beside each PNG (for papers); --no-pdf: PNG only, a third faster
 
 
 Drawing = Iterator[tuple[facets.Group, plt.Figure]]  # what a figure function yields
@@ -54,19 +55,23 @@ def figure(name: str) -> Callable:
 
 @dataclass
 class Drawn:
-    """A figure file written: which figure, its file stem, the group it shows."""
+    """A figure file written: which figure, its file stem, the group it shows, and whether
+    a PDF copy was written beside the PNG."""
 
     name: str
     stem: str
     group: str  # what the group's conditions share ("" where one figure shows them all)
+    pdf: bool = True
 
 
-def save(fig: plt.Figure, out: Path, stem: str) -> None:
-    """PNG and PDF. The constrained layout already keeps everything inside the figure,
-    so no tight bounding box (a second draw per file); the PDF reuses the PNG's layout."""
+def save(fig: plt.Figure, out: Path, stem: str, pdf: bool = True) -> None:
+    """PNG, and PDF unless `pdf` is false. The constrained layout already keeps everything
+    inside the figure, so no tight bounding box (a second draw per file); the PDF reuses
+    the PNG's layout."""
     fig.savefig(out / f"{stem}.png", dpi=DPI)
-    fig.set_layout_engine("none")
-    fig.savefig(out / f"{stem}.pdf")
+    if pdf:
+        fig.set_layout_engine("none")
+        fig.savefig(out / f"{stem}.pdf")
     plt.close(fig)
 
 
@@ -86,8 +91,8 @@ def _draw(name: str, job: tuple[Analysis, Path, Options]) -> list[Drawn]:
     drawn = []
     for group, fig in REGISTRY[name](a, options):
         stem = f"{name}-{group.slug}" if group.slug else name
-        save(fig, out, stem)
-        drawn.append(Drawn(name, stem, group.title))
+        save(fig, out, stem, options.pdf)
+        drawn.append(Drawn(name, stem, group.title, options.pdf))
     return drawn
 
 

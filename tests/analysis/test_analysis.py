@@ -373,7 +373,10 @@ def test_a_two_key_sweep_is_one_condition_per_value_of_the_other_key(tmp_path, c
         opt = stats.optimum(stats.aggregated(stats.ecosystem(s)))
         assert sorted(opt["variant"]) == ["train.lr=1e-4", "train.lr=3e-4"]  # T = 1: a row each
         assert s.missing() == []
-    assert analysis_main([str(sweep_dir), "--out", str(tmp_path / "rep"), "--reps", "20"]) == 0
+    assert (
+        analysis_main([str(sweep_dir), "--out", str(tmp_path / "rep"), "--reps", "20", "--no-pdf"])
+        == 0
+    )
     out = capsys.readouterr().out
     for lr in ("1e-4", "3e-4"):
         assert f"tiny · synthetic · tiny · beam · paper · train.lr={lr}  (2 runs, seeds 0)" in out

@@ -41,7 +41,9 @@ def analysed(tmp_path_factory) -> tuple[str, str]:
     out = root / "out"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert analysis_main([str(root / "runs"), "--out", str(out), "--reps", "200"]) == 0
+        assert (
+            analysis_main([str(root / "runs"), "--out", str(out), "--reps", "200", "--no-pdf"]) == 0
+        )
     return (out / "report.md").read_text(), buf.getvalue()
 
 

@@ -171,7 +171,7 @@ def test_the_lenses_figure_is_bounded_per_condition(tmp_path):
         a = analysed(grid(tmp_path / f"runs{n}", n, ds, T))
         sizes[n] = []
         for group, fig in REGISTRY["lenses"](a, Options()):
-            canvas.save(fig, tmp_path, f"lenses{n}-{group.slug}")
+            canvas.save(fig, tmp_path, f"lenses{n}-{group.slug}", pdf=False)
             sizes[n].append(png_size(tmp_path / f"lenses{n}-{group.slug}.png"))
         panels = list(REGISTRY["lens_panels"](a, Options()))
         assert len(panels) == (n == 1)  # one condition: its full panels as well
@@ -191,7 +191,7 @@ def test_the_lenses_figure_is_bounded_per_condition(tmp_path):
 def test_many_conditions_give_a_figure_per_group_listed_in_the_report(tmp_path, monkeypatch):
     monkeypatch.setattr(canvas, "MOST", 2)
     a = analysed(grid(tmp_path / "runs", 4))
-    path, drawn = publish.write_all(a, tmp_path / "out", "test", [])
+    path, drawn = publish.write_all(a, tmp_path / "out", "test", [], pdf=False)
     d_opt = [d for d in drawn if d.name == "d_opt"]
     assert len(d_opt) == len(facets.groups(list(a.conditions), 2)) > 1
     report = path.read_text()

@@ -118,7 +118,9 @@ def test_three_seeds_drop_the_one_seed_wording(tmp_path, capsys):
         for seed in range(3):
             lens_run(tmp_path / "runs", D, seed, cross=False)
     out = tmp_path / "out"
-    assert analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "100"]) == 0
+    assert (
+        analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "100", "--no-pdf"]) == 0
+    )
     assert "to include run-to-run variation" not in capsys.readouterr().out
     report = (out / "report.md").read_text()
     assert "given this seed" not in report and "One seed" not in report
@@ -131,7 +133,9 @@ def test_runs_without_lenses_have_no_section(tmp_path):
         make_run(tmp_path / "runs", f"d{D}", D, 0, {-1: np.ones(2), 0: [np.full(2, 5.0)] * D}, 1)
     assert lenses.present(load.read(tmp_path / "runs").rows) == []
     out = tmp_path / "out"
-    assert analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "20"]) == 0
+    assert (
+        analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "20", "--no-pdf"]) == 0
+    )
     assert "What collapses" not in (out / "report.md").read_text()
     assert not (out / "lenses.png").exists()
 

@@ -33,7 +33,7 @@ def analyse(runs: Path, out: Path) -> Analysed:
     """`python -m analysis RUNS --out OUT`, in process, its printout captured."""
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert analysis_main([str(runs), "--out", str(out), "--reps", "30"]) == 0
+        assert analysis_main([str(runs), "--out", str(out), "--reps", "30", "--no-pdf"]) == 0
     return Analysed(runs, buf.getvalue(), (out / "report.md").read_text())
 
 

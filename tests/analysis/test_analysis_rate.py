@@ -134,7 +134,7 @@ def test_the_phase_figure_draws_several_conditions_and_the_references(tmp_path):
         assert "≈0.0077 (estimated)" in said[-1]
         assert "replace" in " ".join(said)  # a column is titled by what differs
         assert "estimated" in fig._supxlabel.get_text()
-        canvas.save(fig, tmp_path, "phase")
+        canvas.save(fig, tmp_path, "phase", pdf=False)
     finally:
         plt.close(fig)
     assert (tmp_path / "phase.png").read_bytes()[:4] == b"\x89PNG"
@@ -146,7 +146,7 @@ def test_one_condition_draws_only_when_asked(tmp_path):
     ((_, fig),) = list(REGISTRY["phase"](a, Options(phase=True)))
     try:
         labels_apart(fig)
-        canvas.save(fig, tmp_path, "phase")
+        canvas.save(fig, tmp_path, "phase", pdf=False)
     finally:
         plt.close(fig)
 

@@ -168,7 +168,10 @@ def test_one_regime_has_no_section(tmp_path, capsys):
     for d, mus in MU["accumulate"].items():
         regime_run(tmp_path / "runs", "accumulate", d, mus)
     assert (
-        analysis_main([str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--reps", "50"]) == 0
+        analysis_main(
+            [str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--reps", "50", "--no-pdf"]
+        )
+        == 0
     )
     report = (tmp_path / "out" / "report.md").read_text()
     assert f"## {PAPER} · accumulate\n" in report
@@ -182,7 +185,9 @@ def test_protocols_are_still_compared(tmp_path):
         for d, mus in by_d.items():
             regime_run(tmp_path / "runs", None, d, mus, protocol=protocol)
     out = tmp_path / "out"
-    assert analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "50"]) == 0
+    assert (
+        analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "50", "--no-pdf"]) == 0
+    )
     report = (out / "report.md").read_text()
     assert "## D_opt(T) by protocol: tiny · synthetic · tiny · beam\n" in report
     assert re.search(r"^\| equal_steps \| 1 \(\d\.\d\d\) \| 1 ", report, re.M)
@@ -213,7 +218,9 @@ def test_a_ragged_arm_is_compared_at_the_T_every_d_of_every_arm_reached(tmp_path
             short = regime == "replace" and d == 2
             regime_run(tmp_path / "runs", regime, d, mus[:2] if short else mus)
     out = tmp_path / "out"
-    assert analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "50"]) == 0
+    assert (
+        analysis_main([str(tmp_path / "runs"), "--out", str(out), "--reps", "50", "--no-pdf"]) == 0
+    )
     section = (out / "report.md").read_text().split(f"## Data regimes compared: {PAPER}\n")[1]
     assert "**μ_T at T = 2**" in section
     assert re.search(r"^\| replace \| 1 \(\d\.\d\d\) \| 2 \(\d\.\d\d\) \|$", section, re.M)

@@ -43,7 +43,7 @@ def test_the_analysis_is_one_offline_wandb_run_in_the_sweeps_group(
         assert json.loads(state.read_text())["group"] == "my-sweep"
     # a run tracked before state.json kept its group: read from its W&B files instead
     states[0].write_text(json.dumps({"id": json.loads(states[0].read_text())["id"]}))
-    assert analysis_main([str(sweep), "--wandb-log", "--reps", "20"]) == 0
+    assert analysis_main([str(sweep), "--wandb-log", "--reps", "20", "--no-pdf"]) == 0
     out = sweep / "analysis"
     (offline,) = (out / "tracking" / "wandb").glob("offline-run-*")
     assert f"wandb sync {offline}" in capsys.readouterr().out

@@ -99,10 +99,17 @@ def test_preset_runs_its_grid_on_the_synthetic_world(name, tmp_path, cache_dir, 
     assert all(info(r)["T"] == (1 if name == "base_on_pool" else 2) for r in runs)
     CHECKS.get(name, lambda runs: None)(runs)
 
-    assert analysis_main([str(out), "--reps", "20", "--out", str(tmp_path / "fig")]) == 0
-    report = (tmp_path / "fig" / "report.md").read_text()
-    figures = {p.stem for p in (tmp_path / "fig").glob("*.png")}
+    pdf = name == "primary"  # one preset's figures in PDF too (lens_panels' among them)
+    fig = tmp_path / "fig"
+    args = [str(out), "--reps", "20", "--out", str(fig), *([] if pdf else ["--no-pdf"])]
+    assert analysis_main(args) == 0
+    report = (fig / "report.md").read_text()
+    figures = {p.stem for p in fig.glob("*.png")}
     assert {"d_opt", "trajectories", "mu_T", "distributions"} <= figures
+    assert {p.stem for p in fig.glob("*.pdf")} == (figures if pdf else set())
+    assert ("([pdf](" in report) == pdf  # the report links only the files written
+    if pdf:
+        assert "lens_panels" in figures
     if name != "base_on_pool":  # a saved pool has no known p_data
         assert {f.split("-")[0] for f in figures} >= {"exact"}  # one, or one per group
         assert "The synthetic world's exact measurements" in report

@@ -119,7 +119,15 @@ def test_analysis_from_offline_wandb_equals_analysis_from_run_dirs(tmp_path, cac
     assert opt_a["D_opt"].tolist() == opt_b["D_opt"].tolist()
     assert (
         analysis_main(
-            [str(sweep_dir), "--wandb-offline", "--out", str(tmp_path / "rep"), "--reps", "50"]
+            [
+                str(sweep_dir),
+                "--wandb-offline",
+                "--out",
+                str(tmp_path / "rep"),
+                "--reps",
+                "50",
+                "--no-pdf",
+            ]
         )
         == 0
     )
