@@ -152,18 +152,21 @@ def test_one_iteration_ends_with_finite_plausible_numbers(one_process):
 def test_two_accelerate_ranks_equal_one_process(cache, one_process, tmp_path):
     """M = 2 on two CPU ranks of one thread each at 135M: one process group, and the
     numbers of one two-thread process up to the order of floating-point sums (a 576-wide
-    matmul splits over threads differently: measured relative 1e-6)."""
+    matmul splits over threads differently: measured relative 1e-6). Up to t = 0 (T = 1):
+    the base's scoring, training and scoring spread over the ranks at the real size;
+    generation across ranks is the same code at any size, checked number for number by
+    the tiny model's two-rank runs (tests/runtime/test_accelerate.py)."""
     out = tmp_path / "k2"
-    proc = launch(*RUN, f"cache_dir={cache}", f"out_dir={out}")
+    proc = launch(*[a for a in RUN if a != "T=2"], "T=1", f"cache_dir={cache}", f"out_dir={out}")
     assert "process group: world size 2 (models spread over ranks)" in proc.stdout
     k2, (k1, _) = only_run_dir(out), one_process
-    files = sorted(p.relative_to(k1) for p in k1.glob("ppl/*.npy"))
-    assert files and files == sorted(p.relative_to(k2) for p in k2.glob("ppl/*.npy"))
+    files = sorted(p.relative_to(k2) for p in k2.glob("ppl/*.npy"))
+    assert [f.name for f in files] == ["base.m00.npy", "base.m01.npy", "t00.m00.npy", "t00.m01.npy"]
     for f in files:
         np.testing.assert_allclose(np.load(k2 / f), np.load(k1 / f), rtol=1e-4)
-    for f in ("gen/t00.m00.npy", "gen/t00.m01.npy"):
-        same = (np.load(k2 / f) == np.load(k1 / f)).all(axis=1).mean()
-        assert same >= 0.75, f  # a near-tie of beam scores may flip a block
-    for a, b in zip(read_metrics(k2), read_metrics(k1), strict=True):
-        if a["scope"] == "model" and a["t"] >= 0:
-            assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-4)
+    one = {(r["scope"], r.get("model"), r["t"]): r for r in read_metrics(k1)}
+    trained = [r for r in read_metrics(k2) if r["scope"] == "model" and r["t"] == 0]
+    assert len(trained) == 2
+    for a in trained:
+        b = one[("model", a["model"], 0)]
+        assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-4)

@@ -161,7 +161,7 @@ def test_multirun_with_the_basic_launcher_then_analysis(reference, tmp_path):
     runs = [p.parent.name for p in out.rglob("run.json")]
     assert sorted(r.split("_")[4] for r in runs) == sorted(["d1", "d2", "d4", "d16"])
     table = subprocess.run(
-        [sys.executable, "-m", "analysis", str(out)],
+        [sys.executable, "-m", "analysis", str(out), "--no-report"],
         cwd=ROOT,
         capture_output=True,
         text=True,
