@@ -14,6 +14,8 @@ from omegaconf import OmegaConf
 from analysis.__main__ import main as analysis_main
 from analysis.load import find_runs
 
+pytestmark = pytest.mark.slow
+
 PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 MEASURE = ["measure.fresh_blocks=64", "measure.model_samples=16", "measure.js_blocks=4"]
 GRID = {  # runs in each preset's synthetic grid: its sweep, less the axes the shrink and
