@@ -10,7 +10,7 @@ did; its μ_T there is the mean over those seeds, and `lines` says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -19,23 +19,27 @@ from analysis.sweep import CONDITION, d_label
 Complete = dict[tuple, int]  # condition → its complete T (0: some D has no T at all)
 
 
-def reach(reached: pd.DataFrame, col: str = "T") -> pd.Series:
-    """(condition …, D) → the largest T any seed of D reached. `reached` holds CONDITION,
-    D and `col`: a row per T reached (μ_T rows) or per run (its T_done); 0 or NaN: none."""
-    return reached.groupby([*CONDITION, "D"])[col].max().fillna(0).astype(int)
+def reach(reached: pd.DataFrame, col: str = "T", keys: Sequence[str] = CONDITION) -> pd.Series:
+    """(condition …, D) → the largest T any seed of D reached. `reached` holds the
+    condition's `keys`, D and `col`: a row per T reached (μ_T rows) or per run (its
+    T_done); 0 or NaN: none."""
+    return reached.groupby([*keys, "D"])[col].max().fillna(0).astype(int)
 
 
-def complete(reached: pd.DataFrame, col: str = "T") -> Complete:
-    """Per condition, the largest T at which every D of it has a value (see `reach`)."""
+def complete(reached: pd.DataFrame, col: str = "T", keys: Sequence[str] = CONDITION) -> Complete:
+    """Per condition (its `keys`: CONDITION, or a lens and CONDITION), the largest T at
+    which every D of it has a value (see `reach`)."""
     if reached.empty:
         return {}
-    per_cond = reach(reached, col).groupby(level=CONDITION).min()
+    per_cond = reach(reached, col, keys).groupby(level=list(keys)).min()
     return {tuple(k): int(v) for k, v in per_cond.items()}
 
 
-def within(frame: pd.DataFrame, upto: Mapping[tuple, int]) -> pd.DataFrame:
-    """The rows of `frame` (CONDITION, T) at or below their condition's complete T."""
-    return frame[frame["T"] <= _limits(frame, upto)]
+def within(
+    frame: pd.DataFrame, upto: Mapping[tuple, int], keys: Sequence[str] = CONDITION
+) -> pd.DataFrame:
+    """The rows of `frame` (keys, T) at or below their condition's complete T."""
+    return frame[frame["T"] <= _limits(frame, upto, keys)]
 
 
 def at(frame: pd.DataFrame, upto: Mapping[tuple, int]) -> pd.DataFrame:
@@ -44,9 +48,11 @@ def at(frame: pd.DataFrame, upto: Mapping[tuple, int]) -> pd.DataFrame:
     return frame[frame["T"] == _limits(frame, upto)]
 
 
-def _limits(frame: pd.DataFrame, upto: Mapping[tuple, int]) -> list[int]:
+def _limits(
+    frame: pd.DataFrame, upto: Mapping[tuple, int], keys: Sequence[str] = CONDITION
+) -> list[int]:
     """Each row's condition's complete T."""
-    return [upto.get(c, 0) for c in frame[CONDITION].itertuples(index=False, name=None)]
+    return [upto.get(c, 0) for c in frame[list(keys)].itertuples(index=False, name=None)]
 
 
 def lines(runs: pd.DataFrame, upto: int) -> list[str]:

@@ -85,25 +85,40 @@ def present(rows: pd.DataFrame | None) -> list[Lens]:
 
 
 def values(rows: pd.DataFrame, lens: Lens) -> pd.DataFrame:
-    """(run …, m, t) → value for t ≥ 0: the model rows where they carry the lens, else
-    the ecosystem rows as one model (lenses of the whole ecosystem, cross_*); each run cut
-    at the first t at which any of its models lacks it."""
-    if lens.key not in rows:
-        return pd.DataFrame(columns=[*RUN, "m", "t", "value"])
-    models = rows[(rows["scope"] == "model") & rows[lens.key].notna()]
-    scoped = models if len(models) else rows[rows["scope"] == "ecosystem"].assign(m=0)
-    v = scoped[scoped["t"] >= 0][[*RUN, "m", "t", lens.key]].dropna(subset=[lens.key])
-    v = v.rename(columns={lens.key: "value"}).astype({"m": int, "t": int})
+    """(run …, m, t) → value for t ≥ 0 of one lens (see `_long`)."""
+    return _long(rows, [lens]).drop(columns="lens")
+
+
+def _long(rows: pd.DataFrame, lenses: list[Lens]) -> pd.DataFrame:
+    """(run …, m, t) → value for t ≥ 0, and the lens, for every lens some row has: the
+    model rows where they carry the lens, else the ecosystem rows as one model (lenses of
+    the whole ecosystem, cross_*); each run cut at the first t at which any of its
+    models lacks the lens. One table for all lenses: the analysis's steps then run once,
+    not once a lens (with 31 lenses, pandas' per-call cost was most of it)."""
+    model, eco = rows[rows["scope"] == "model"], rows[rows["scope"] == "ecosystem"]
+    parts = []
+    for lens in lenses:
+        if lens.key not in rows:
+            continue
+        have = model[model[lens.key].notna()]
+        scoped = have if len(have) else eco.assign(m=0)
+        v = scoped.loc[scoped["t"] >= 0, [*RUN, "m", "t", lens.key]].dropna(subset=[lens.key])
+        parts.append(v.rename(columns={lens.key: "value"}).assign(lens=lens.key))
+    if not parts:
+        return pd.DataFrame(columns=[*RUN, "m", "t", "value", "lens"])
+    v = pd.concat(parts, ignore_index=True).astype({"m": int, "t": int})
     # a run's t is complete where every model of the run has the lens; k: its first t
     # that is not (t = 0, 1, … in order)
-    full = v.groupby(["run", "t"])["m"].transform("nunique") == v.groupby("run")["m"].transform(
+    each = ["lens", "run"]
+    full = v.groupby([*each, "t"])["m"].transform("nunique") == v.groupby(each)["m"].transform(
         "nunique"
     )
-    done = v.loc[full, ["run", "t"]].drop_duplicates().sort_values(["run", "t"])
-    leading = pd.Series(done["t"].to_numpy() == done.groupby("run").cumcount().to_numpy())
-    who = done["run"].to_numpy()
+    done = v.loc[full, [*each, "t"]].drop_duplicates().sort_values([*each, "t"])
+    leading = pd.Series(done["t"].to_numpy() == done.groupby(each).cumcount().to_numpy())
+    who = [done["lens"].to_numpy(), done["run"].to_numpy()]
     k = leading.groupby(who).cummin().groupby(who).sum().to_dict()
-    return v[v["t"].to_numpy() < [k.get(r, 0) for r in v["run"]]].reset_index(drop=True)
+    cut = [k.get(key, 0) for key in zip(v["lens"], v["run"], strict=True)]
+    return v[v["t"].to_numpy() < cut].reset_index(drop=True)
 
 
 @dataclass
@@ -120,29 +135,47 @@ class Lenses:
     seeds: dict[tuple, int]
 
 
+BY = ["lens", *CONDITION]  # a lens's condition: the keys stats and coverage group by here
+
+
 def analyse(
     rows: pd.DataFrame, runs: pd.DataFrame, ppl_opt: pd.DataFrame, reps: int = 1000, seed: int = 0
 ) -> Lenses:
     """Every present lens, with perplexity's D_opt(T) (stats.optimum) to compare to; runs:
-    the sweep's (what D each condition has, and their M)."""
+    the sweep's (what D each condition has, and their M). Each lens is signed so that
+    lower is less collapsed and run through stats' and bootstrap's own code, all lenses
+    at once (a lens is one more key of the condition), but for the bootstrap: each lens
+    has its own generator (seed), the same in any process."""
     found = present(rows)
-    smallest = rows.groupby(CONDITION)["D"].min() if found else pd.Series()
+    if not found:
+        return Lenses([], pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {})
+    seeds = rows.groupby(CONDITION)["seed"].nunique().to_dict()
+    v = _long(rows, [*found, REFERENCE])
+    order = {x.key: i for i, x in enumerate([*found, REFERENCE])}
+    done = [x for x in [*found, REFERENCE] if x.key in set(v["lens"])]  # those with values
+    if not done:
+        return Lenses(found, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), seeds)
+    sign = {x.key: -x.sign or 1 for x in done}  # higher-is-better lenses are negated
+    signed = v.assign(mu_mt=v["value"] * v["lens"].map(sign))
+    eco = signed.groupby(["lens", *RUN, "t"])["mu_mt"].mean().rename("mu_t").reset_index()
+    agg = stats.aggregated(eco, ["lens", *RUN])
+    upto = _upto(v, done, runs)
+    intervals, p_opt = _bootstrap(signed, eco, done, upto, reps, seed)
+    intervals = _unsign(intervals, sign)
 
-    def one(lens: Lens) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]] | None:
-        v = values(rows, lens)
-        if v.empty:
-            return None
-        agg, opt, intervals = _aggregate(v, lens, _upto(v, lens, runs), reps, seed)
-        keep = opt if lens.sign and lens.key != REFERENCE.key else None
-        return agg, keep, _first_moves(v, lens, intervals, smallest)
+    point = agg.groupby([*BY, "D", "T"])["mu_T"].mean()
+    point = (point * point.index.get_level_values("lens").map(sign)).rename("value")
+    table = point.reset_index().merge(intervals, on=[*BY, "D", "T"], how="left")
+    table = _in_order(table, order)[[*CONDITION, "D", "T", "value", "lo", "hi", "lens"]]
 
-    # each lens's bootstrap has its own generator (seed): the same in any process
-    done = [r for r in fork_map(one, [*found, REFERENCE] if found else []) if r is not None]
-    aggs = [agg for agg, _, _ in done]
-    opts = [opt for _, opt, _ in done if opt is not None]
-    firsts = [f for _, _, first in done for f in first]
-    seeds = rows.groupby(CONDITION)["seed"].nunique().to_dict() if found else {}
-    opt = pd.concat(opts, ignore_index=True) if opts else pd.DataFrame()
+    scored = [x.key for x in done if x.sign and x.key != REFERENCE.key]  # those with a D_opt
+    opt = pd.DataFrame()
+    if scored:
+        opt = stats.optimum(agg, upto, BY).merge(
+            p_opt.rename(columns={"D": "D_opt"}), on=[*BY, "T", "D_opt"], how="left"
+        )
+        opt = _in_order(opt[opt["lens"].isin(scored)], order)
+        opt = opt[[*CONDITION, "T", "D_opt", "n_D", "p", "lens"]]
     if len(opt):
         ppl = ppl_opt[[*CONDITION, "T", "D_opt"]].rename(columns={"D_opt": "ppl_D_opt"})
         opt = opt.merge(ppl, on=[*CONDITION, "T"], how="left")
@@ -150,87 +183,110 @@ def analyse(
             None if p != p else bool(d == p)
             for d, p in zip(opt["D_opt"], opt["ppl_D_opt"], strict=True)
         ]
-    return Lenses(
-        found,
-        pd.concat(aggs, ignore_index=True) if aggs else pd.DataFrame(),
-        opt,
-        pd.DataFrame(firsts),
-        seeds,
+    first = _first_moves(v, done, intervals, rows.groupby(CONDITION)["D"].min())
+    return Lenses(found, table, opt, pd.DataFrame(first), seeds)
+
+
+def _in_order(frame: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:
+    """The rows lens by lens in LENSES' order (each lens's own rows as they were)."""
+    at = np.argsort(frame["lens"].map(order).to_numpy(), kind="stable")
+    return frame.iloc[at].reset_index(drop=True)
+
+
+def _upto(v: pd.DataFrame, lenses: list[Lens], runs: pd.DataFrame) -> coverage.Complete:
+    """Per lens and condition, the T up to which every D has the lens (coverage.complete
+    over the runs that can have it: a run that lacks it counts, at T = 0)."""
+    reached = v.groupby(["lens", "run"])["t"].nunique()
+    parts = []
+    for lens in lenses:
+        can = runs[runs["M"] > 1] if lens.pairs else runs
+        got = reached.xs(lens.key, level="lens")
+        parts.append(can.assign(lens=lens.key, T=can["run"].map(got).fillna(0)))
+    return coverage.complete(pd.concat(parts, ignore_index=True), keys=BY)
+
+
+def _bootstrap(
+    signed: pd.DataFrame,
+    eco: pd.DataFrame,
+    lenses: list[Lens],
+    upto: coverage.Complete,
+    reps: int,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """bootstrap.bootstrap of each lens (its intervals and P(D_opt)), a lens at a time by
+    forked workers, each with its own generator: a lens's numbers do not depend on which
+    other lenses there are."""
+    done = eco.groupby(["lens", *RUN])["t"].nunique().rename("T_done").reset_index()
+    means = dict(tuple(signed.groupby("lens", sort=False)))
+    runs = dict(tuple(done.groupby("lens", sort=False)))
+
+    def one(key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        limits = {k[1:]: n for k, n in upto.items() if k[0] == key}
+        sweep = Sweep(
+            runs[key].drop(columns="lens").reset_index(drop=True), means[key], pd.DataFrame()
+        )
+        intervals, p_opt = bootstrap.bootstrap(sweep, reps=reps, seed=seed, upto=limits)
+        return intervals.assign(lens=key), p_opt.assign(lens=key)
+
+    parts = fork_map(one, [x.key for x in lenses])
+    return (
+        pd.concat([i for i, _ in parts], ignore_index=True),
+        pd.concat([p for _, p in parts], ignore_index=True),
     )
 
 
-def _upto(v: pd.DataFrame, lens: Lens, runs: pd.DataFrame) -> coverage.Complete:
-    """Per condition, the T up to which every D has the lens (coverage.complete over the
-    runs that can have it: a run that lacks it counts, at T = 0)."""
-    can = runs[runs["M"] > 1] if lens.pairs else runs
-    reached = v.groupby("run")["t"].nunique()
-    return coverage.complete(can.assign(T=can["run"].map(reached).fillna(0)))
-
-
-def _aggregate(
-    v: pd.DataFrame, lens: Lens, upto: coverage.Complete, reps: int, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Point values, D_opt and the bootstrap of one lens, by stats' and bootstrap's own
-    code on the lens signed so that lower is less collapsed (their argmin); D_opt and its
-    P up to the complete T `upto`."""
-    s = -lens.sign or 1  # higher-is-better lenses are negated
-    signed = v.assign(mu_mt=s * v["value"])
-    eco = signed.groupby([*RUN, "t"])["mu_mt"].mean().rename("mu_t").reset_index()
-    agg = stats.aggregated(eco)
-    runs = eco.groupby(RUN)["t"].nunique().rename("T_done").reset_index()
-    intervals, p_opt = bootstrap.bootstrap(
-        Sweep(runs, signed, pd.DataFrame()), reps=reps, seed=seed, upto=upto
-    )
+def _unsign(intervals: pd.DataFrame, sign: dict[str, int]) -> pd.DataFrame:
+    """Intervals back on each lens's own scale (a negated lens's bounds swap)."""
+    s = intervals["lens"].map(sign)
     lo, hi = s * intervals["lo"], s * intervals["hi"]
-    intervals = intervals.assign(lo=np.minimum(lo, hi), hi=np.maximum(lo, hi))
-    opt = stats.optimum(agg, upto).merge(
-        p_opt.rename(columns={"D": "D_opt"}), on=[*CONDITION, "T", "D_opt"], how="left"
-    )
-    point = agg.groupby([*CONDITION, "D", "T"])["mu_T"].mean().mul(s).rename("value")
-    table = point.reset_index().merge(intervals, on=[*CONDITION, "D", "T"], how="left")
-    return table.assign(lens=lens.key), opt.assign(lens=lens.key), intervals
+    return intervals.assign(lo=np.minimum(lo, hi), hi=np.maximum(lo, hi))
 
 
 def _first_moves(
-    v: pd.DataFrame, lens: Lens, intervals: pd.DataFrame, smallest: pd.Series
+    v: pd.DataFrame, lenses: list[Lens], intervals: pd.DataFrame, smallest: pd.Series
 ) -> list[dict]:
-    """Per condition, at its smallest D (a lens that lacks it there is left out): the
-    first t ≥ 1 whose value (mean over models and seeds) leaves the t = 0 band. The band
-    is the bootstrap interval of the t = 0 value over models and seeds; a single value
-    (one model, one seed) has no spread to resample, so there the band is ±REL of it: a
-    convention, not an uncertainty."""
-    out = []
-    bands = intervals.set_index([*CONDITION, "D", "T"])
-    for cond, g in v.groupby(CONDITION):
-        d = smallest[cond]
-        at_d = g[g["D"] == d]
-        if at_d.empty:
+    """Per lens and condition, at the condition's smallest D (a lens that lacks it there is
+    left out): the first t ≥ 1 whose value (mean over models and seeds) leaves the t = 0
+    band. The band is the bootstrap interval of the t = 0 value over models and seeds; a
+    single value (one model, one seed) has no spread to resample, so there the band is
+    ±REL of it: a convention, not an uncertainty."""
+    bands = intervals.set_index([*BY, "D", "T"])
+    d_min = smallest.rename("d_min").reset_index()
+    at_d = v.merge(d_min, on=CONDITION, how="left")
+    at_d = at_d[at_d["D"] == at_d["d_min"]]
+    mu = at_d.groupby([*BY, "run", "t"])["value"].mean().groupby(level=[*BY, "t"]).mean()
+    units = at_d[at_d["t"] == 0].groupby(BY).size().to_dict()
+    series: dict[tuple, dict[int, float]] = {}
+    for (*key, t), value in mu.items():
+        series.setdefault(tuple(key), {})[t] = value
+    by_lens: dict[str, list[dict]] = {}
+    for key, mu_t in series.items():  # (lens, condition …), sorted as groupby sorts them
+        lens, cond = key[0], key[1:]
+        if 0 not in mu_t:
             continue
-        mu = at_d.groupby(["run", "t"])["value"].mean().groupby("t").mean()
-        if 0 not in mu:
-            continue
-        units = len(at_d[at_d["t"] == 0])
-        if units > 1:
-            ci = bands.loc[(*cond, d, 1)]
+        d, sign = smallest[cond], next(x.sign for x in lenses if x.key == lens)
+        if units.get(key, 0) > 1:
+            ci = bands.loc[(lens, *cond, d, 1)]
             lo, hi, rule = ci["lo"], ci["hi"], "bootstrap"
         else:
-            lo, hi, rule = mu[0] - REL * abs(mu[0]), mu[0] + REL * abs(mu[0]), "relative"
-        out_t = [t for t in mu.index if t >= 1 and not lo <= mu[t] <= hi]
+            m0 = mu_t[0]
+            lo, hi, rule = m0 - REL * abs(m0), m0 + REL * abs(m0), "relative"
+        out_t = [t for t in mu_t if t >= 1 and not lo <= mu_t[t] <= hi]
         t = out_t[0] if out_t else np.nan
-        out.append(
+        by_lens.setdefault(lens, []).append(
             {
                 **dict(zip(CONDITION, cond, strict=True)),
-                "lens": lens.key,
+                "lens": lens,
                 "D": d,
                 "t": t,
-                "change": mu[t] / mu[0] - 1 if out_t and mu[0] else np.nan,
-                "collapsing": (mu[t] - mu[0]) * lens.sign < 0 if out_t and lens.sign else None,
+                "change": mu_t[t] / mu_t[0] - 1 if out_t and mu_t[0] else np.nan,
+                "collapsing": (mu_t[t] - mu_t[0]) * sign < 0 if out_t and sign else None,
                 "lo": lo,
                 "hi": hi,
                 "rule": rule,
             }
         )
-    return out
+    return [row for x in lenses for row in by_lens.get(x.key, [])]
 
 
 def series(rows: pd.DataFrame, lenses: list[Lens]) -> pd.DataFrame:

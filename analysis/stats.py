@@ -5,6 +5,8 @@ The formulas are ecosys.measures.metrics' (pure numpy), the same ones the loop l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -36,38 +38,43 @@ def ecosystem(sweep: Sweep) -> pd.DataFrame:
     return mu.merge(sweep.std, on=[*RUN, "t"], how="left")
 
 
-def aggregated(eco: pd.DataFrame) -> pd.DataFrame:
-    """μ_T per run for every T it has reached (T = 1 … iterations done)."""
+def aggregated(eco: pd.DataFrame, keys: Sequence[str] = RUN) -> pd.DataFrame:
+    """μ_T per run (its `keys`: RUN, or a lens and RUN) for every T it has reached
+    (T = 1 … iterations done)."""
     e = eco[eco["t"] >= 0].sort_values("t", kind="stable")
     mu = e["mu_t"].to_numpy()
     rows = []
-    for key, idx in e.groupby(RUN).indices.items():  # each run's rows, in t order
+    for key, idx in e.groupby(list(keys)).indices.items():  # each run's rows, in t order
         mu_t = mu[idx].tolist()
-        run = dict(zip(RUN, key, strict=True))
+        run = dict(zip(keys, key, strict=True))
         rows += [
             {**run, "T": T, "mu_T": metrics.aggregated(mu_t, T)} for T in range(1, len(mu_t) + 1)
         ]
     return pd.DataFrame(rows)
 
 
-def optimum(agg: pd.DataFrame, upto: coverage.Complete | None = None) -> pd.DataFrame:
-    """D_opt(T) per condition: argmin over D of μ_T averaged over seeds, at each T up to
-    the condition's complete T (`upto`, default: coverage.complete of agg), so that every
-    D of it counts (`n_D`); beyond it some D was not run there (analysis/coverage.py)."""
-    agg = coverage.within(agg, coverage.complete(agg) if upto is None else upto)
-    by_d = agg.groupby([*CONDITION, "T", "D"])["mu_T"].mean().reset_index()
+def optimum(
+    agg: pd.DataFrame, upto: coverage.Complete | None = None, keys: Sequence[str] = CONDITION
+) -> pd.DataFrame:
+    """D_opt(T) per condition (its `keys`: CONDITION, or a lens and CONDITION): argmin
+    over D of μ_T averaged over seeds, at each T up to the condition's complete T (`upto`,
+    default: coverage.complete of agg), so that every D of it counts (`n_D`); beyond it
+    some D was not run there (analysis/coverage.py)."""
+    upto = coverage.complete(agg, keys=keys) if upto is None else upto
+    agg = coverage.within(agg, upto, keys)
+    by_d = agg.groupby([*keys, "T", "D"])["mu_T"].mean().reset_index()
     ds, mu = by_d["D"].to_numpy(), by_d["mu_T"].to_numpy()
     rows = []
-    for key, idx in by_d.groupby([*CONDITION, "T"]).indices.items():
+    for key, idx in by_d.groupby([*keys, "T"]).indices.items():
         table = dict(zip(ds[idx].tolist(), mu[idx].tolist(), strict=True))
         rows.append(
             {
-                **dict(zip([*CONDITION, "T"], key, strict=True)),
+                **dict(zip([*keys, "T"], key, strict=True)),
                 "D_opt": metrics.optimum(table),
                 "n_D": len(table),
             }
         )
-    return pd.DataFrame(rows, columns=[*CONDITION, "T", "D_opt", "n_D"])
+    return pd.DataFrame(rows, columns=[*keys, "T", "D_opt", "n_D"])
 
 
 def monotone(d_opt: dict[int, float]) -> list[int]:
