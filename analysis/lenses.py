@@ -94,7 +94,7 @@ def _long(rows: pd.DataFrame, lenses: list[Lens]) -> pd.DataFrame:
     model rows where they carry the lens, else the ecosystem rows as one model (lenses of
     the whole ecosystem, cross_*); each run cut at the first t at which any of its
     models lacks the lens. One table for all lenses: the analysis's steps then run once,
-    not once a lens (with 31 lenses, pandas' per-call cost was most of it)."""
+    not once a lens (with 25 lenses and perplexity, pandas' per-call cost was most of it)."""
     model, eco = rows[rows["scope"] == "model"], rows[rows["scope"] == "ecosystem"]
     parts = []
     for lens in lenses:
