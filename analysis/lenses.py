@@ -159,8 +159,9 @@ def analyse(
     signed = v.assign(mu_mt=v["value"] * v["lens"].map(sign))
     eco = signed.groupby(["lens", *RUN, "t"])["mu_mt"].mean().rename("mu_t").reset_index()
     agg = stats.aggregated(eco, ["lens", *RUN])
-    upto = _upto(v, done, runs)
-    intervals, p_opt = _bootstrap(signed, eco, done, upto, reps, seed)
+    reached = eco.groupby(["lens", *RUN])["t"].nunique().rename("T_done").reset_index()
+    upto = _upto(reached, done, runs)
+    intervals, p_opt = _bootstrap(signed, reached, done, upto, reps, seed)
     intervals = _unsign(intervals, sign)
 
     point = agg.groupby([*BY, "D", "T"])["mu_T"].mean()
@@ -193,21 +194,21 @@ def _in_order(frame: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:
     return frame.iloc[at].reset_index(drop=True)
 
 
-def _upto(v: pd.DataFrame, lenses: list[Lens], runs: pd.DataFrame) -> coverage.Complete:
+def _upto(reached: pd.DataFrame, lenses: list[Lens], runs: pd.DataFrame) -> coverage.Complete:
     """Per lens and condition, the T up to which every D has the lens (coverage.complete
     over the runs that can have it: a run that lacks it counts, at T = 0)."""
-    reached = v.groupby(["lens", "run"])["t"].nunique()
+    per_run = reached.set_index(["lens", "run"])["T_done"]  # the t each lens has per run
     parts = []
     for lens in lenses:
         can = runs[runs["M"] > 1] if lens.pairs else runs
-        got = reached.xs(lens.key, level="lens")
+        got = per_run.xs(lens.key, level="lens")
         parts.append(can.assign(lens=lens.key, T=can["run"].map(got).fillna(0)))
     return coverage.complete(pd.concat(parts, ignore_index=True), keys=BY)
 
 
 def _bootstrap(
     signed: pd.DataFrame,
-    eco: pd.DataFrame,
+    reached: pd.DataFrame,
     lenses: list[Lens],
     upto: coverage.Complete,
     reps: int,
@@ -216,9 +217,8 @@ def _bootstrap(
     """bootstrap.bootstrap of each lens (its intervals and P(D_opt)), a lens at a time by
     forked workers, each with its own generator: a lens's numbers do not depend on which
     other lenses there are."""
-    done = eco.groupby(["lens", *RUN])["t"].nunique().rename("T_done").reset_index()
     means = dict(tuple(signed.groupby("lens", sort=False)))
-    runs = dict(tuple(done.groupby("lens", sort=False)))
+    runs = dict(tuple(reached.groupby("lens", sort=False)))
 
     def one(key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         limits = {k[1:]: n for k, n in upto.items() if k[0] == key}
@@ -251,6 +251,7 @@ def _first_moves(
     single value (one model, one seed) has no spread to resample, so there the band is
     ±REL of it: a convention, not an uncertainty."""
     bands = intervals.set_index([*BY, "D", "T"])
+    signs = {x.key: x.sign for x in lenses}
     d_min = smallest.rename("d_min").reset_index()
     at_d = v.merge(d_min, on=CONDITION, how="left")
     at_d = at_d[at_d["D"] == at_d["d_min"]]
@@ -264,7 +265,7 @@ def _first_moves(
         lens, cond = key[0], key[1:]
         if 0 not in mu_t:
             continue
-        d, sign = smallest[cond], next(x.sign for x in lenses if x.key == lens)
+        d, sign = smallest[cond], signs[lens]
         if units.get(key, 0) > 1:
             ci = bands.loc[(lens, *cond, d, 1)]
             lo, hi, rule = ci["lo"], ci["hi"], "bootstrap"
