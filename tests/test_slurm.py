@@ -119,14 +119,19 @@ def _wait_for_log(root: Path, pattern: str, times: int = 1, seconds: float = 120
         if any(p.read_text().count(pattern) >= times for p in root.glob("*/log.txt")):
             return
         time.sleep(0.2)
-    raise AssertionError(f"{pattern!r} never appeared {times}× in a log under {root}")
+    queue = subprocess.run(["squeue", "-h", "-o", "%i %T %r"], capture_output=True, text=True)
+    raise AssertionError(
+        f"{pattern!r} never appeared {times}× in a log under {root}; squeue: {queue.stdout!r}"
+    )
 
 
 def preempt(job: str) -> None:
     """What a preemption or a time limit does to a submitit job: SIGUSR2 to the job steps;
     submitit checkpoints (the Hydra launcher resubmits itself), requeues the job, exits.
-    SLURM holds a requeued job back (Reason=BeginTime, here 31 s) before it may start
-    again: once it waits so, it is made eligible now, so the test does not sit it out."""
+    SLURM holds a requeued job back (Reason=BeginTime, cred_expire + 1 = 31 s) before it
+    may start again: once it waits so, it is made eligible in 2 s instead. Not at once:
+    slurmd refuses a credential issued within the second it revoked the job's old one
+    ("Killing non-startable batch job: Job credential revoked"; seconds compared with <=)."""
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -134,7 +139,7 @@ def preempt(job: str) -> None:
             ["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True
         ).stdout.split()
         if reason == ["PENDING", "BeginTime"]:
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+2"], check=True)
             return
         time.sleep(0.2)
     raise AssertionError(f"job {job} was not requeued within 60 s")
