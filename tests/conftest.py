@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import preloaded
 import pytest
 import torch
 
@@ -83,6 +84,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return len(FIRST) + (item.get_closest_marker("slow") is None)
 
     items.sort(key=place)  # stable
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_behind():
+    """A run a test started and left running (it failed while the run held) is killed."""
+    yield
+    preloaded.kill_started()
 
 
 @pytest.fixture(scope="session")

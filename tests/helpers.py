@@ -92,8 +92,14 @@ def only_run_dir(out: Path) -> Path:
     return run
 
 
-def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start `python -m ecosys ARGS` without waiting; stdout and stderr as one text pipe."""
+def start_cli(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen | preloaded.Started:
+    """Start `python -m ecosys ARGS` without waiting; stdout and stderr as one text pipe.
+    A fork of the preloaded interpreter, as `cli` runs it, unless `env` sets variables
+    read at import (then a new interpreter)."""
+    if set(env or {}) <= set(preloaded.RUNTIME) and preloaded.available():
+        return preloaded.start(list(args), ROOT, cli_env(**(env or {})))
     return subprocess.Popen(
         [sys.executable, "-m", "ecosys", *args],
         cwd=ROOT,

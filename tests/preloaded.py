@@ -8,9 +8,13 @@ stdout, stderr and exit status, and fresh random state.
 
 A fork cannot give everything a new interpreter has: modules read some environment
 variables when they are imported, and the hash seed is the server's. So the server starts
-again in the new environment when a test's environment changes, and a test that needs a
+again in the new environment when a test's environment changes (but for RUNTIME's
+variables, read only when used, which a fork is simply given), and a test that needs a
 new interpreter asks for one (helpers.cli(fresh=True): a reproducibility check across
-interpreters, or an environment of the test's own)."""
+interpreters, or an environment of the test's own).
+
+`run` waits for the run; `start` does not, and streams its output as it comes (a test
+that kills a run at a line of its log, or acts while it holds)."""
 
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ import runpy
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +37,10 @@ import numpy as np
 # what a run imports before its first line of work (ecosys.schedule.loop pulls in torch,
 # transformers and the model classes), and W&B for the tracked runs
 PRELOAD = ["ecosys.schedule.loop", "ecosys.config", "hydra", "wandb"]
+
+# read by ecosys when used, never at import ($ECOSYS_HOLD: runtime/preemption.py): no
+# reason to start a new server
+RUNTIME = ("ECOSYS_HOLD",)
 
 _env: dict[str, str] | None = None  # the environment the running server started in
 
@@ -45,6 +55,7 @@ def _server(env: dict[str, str]) -> multiprocessing.context.BaseContext:
     as ecosys sets WANDB_SILENT; a server keeps the environment it started in)."""
     global _env
     ctx = multiprocessing.get_context("forkserver")
+    env = {k: v for k, v in env.items() if k not in RUNTIME}
     if env != _env:
         forkserver._forkserver._stop()  # CPython's own way to stop it (its tests use it)
         ctx.set_forkserver_preload(PRELOAD)
@@ -80,14 +91,85 @@ def run(
         )
 
 
-def _main(args: list[str], cwd: str, env: dict[str, str], out: str, err: str) -> None:
-    """In the fork: what `python -m ecosys ARGS` would do, then its exit status."""
+class Started:
+    """A run `start` began: what the tests use of subprocess.Popen (stdout and stderr
+    as one text stream)."""
+
+    def __init__(self, args: list[str], proc: multiprocessing.Process, output: Connection):
+        self.args, self._proc, self.pid = args, proc, proc.pid
+        self.stdout = os.fdopen(os.dup(output.fileno()), "r")
+        output.close()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.exitcode
+
+    def poll(self) -> int | None:
+        return self._proc.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._proc.join(timeout)
+        if self._proc.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return self._proc.exitcode
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        """The rest of its output once it has exited; killed past `timeout`."""
+        rest: list[str] = []
+        reader = threading.Thread(target=lambda: rest.append(self.stdout.read()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self._proc.kill()
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        self.wait()
+        return rest[0], None
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str]) -> Started:
+    """`python -m ecosys ARGS` in `env`, in a fork of the server, not waited for."""
+    ctx = _server(env)
+    output, sink = ctx.Pipe(duplex=False)  # the fork writes its fds 1 and 2 to `sink`
+    proc = ctx.Process(target=_main, args=(list(args), str(cwd), env, sink, sink))
+    proc.start()
+    sink.close()
+    _started.append(proc)
+    return Started(["python", "-m", "ecosys", *args], proc, output)
+
+
+_started: list[multiprocessing.Process] = []
+
+
+def kill_started() -> None:
+    """Kill what `start` began and is still running (a failed test's held run): the
+    test process, at its exit, would wait for it (multiprocessing joins its children)."""
+    while _started:
+        proc = _started.pop()
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+
+
+def _main(
+    args: list[str], cwd: str, env: dict[str, str], out: str | Connection, err: str | Connection
+) -> None:
+    """In the fork: what `python -m ecosys ARGS` would do, then its exit status; its
+    stdout and stderr go to files or to a pipe's end."""
     os.chdir(cwd)
     _set_environ(env)
-    for fd, path in ((1, out), (2, err)):
-        f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for fd, target in ((1, out), (2, err)):
+        if isinstance(target, Connection):
+            os.dup2(target.fileno(), fd)
+            continue
+        f = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(f, fd)
         os.close(f)
+    for target in {out, err}:
+        if isinstance(target, Connection):
+            target.close()
     random.seed()  # a new interpreter's random state, not the server's
     np.random.seed()
     sys.path.insert(0, cwd)  # as `-m` does

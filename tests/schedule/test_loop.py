@@ -134,23 +134,27 @@ def test_corrupt_files_are_detected_and_redone(reference, tmp_path):
 
 
 def test_a_second_process_on_the_same_run_dir_is_refused(reference, tmp_path):
+    """The first holds at t = 1 ($ECOSYS_HOLD), the run dir locked, until the second has
+    been refused; then it finishes, untouched by the second."""
     _, cache = reference
-    # long enough (T = 30) that the first still runs when the second has started up
-    args = small_args(tmp_path / "runs", cache, "diversity=d2", "T=30")
-    first = start_cli(*args)
+    hold = tmp_path / "hold"
+    hold.write_text("1")
+    args = small_args(tmp_path / "runs", cache, "diversity=d2", "T=3")
+    first = start_cli(*args, env={"ECOSYS_HOLD": str(hold)})
     for line in first.stdout:
-        if "t=0 |" in line:  # well inside the run, holding the lock
+        if "holding at t=1" in line:
             break
     start = time.monotonic()
     second = cli(*args, check=False)
     assert second.returncode == 2
     assert "is in use by another process" in second.stderr
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 30  # refused, not waiting for the lock
+    hold.unlink()
     rest = first.stdout.read()
     assert first.wait() == 0, rest
     assert "done:" in rest
     run = only_run_dir(tmp_path / "runs")
-    assert [r["t"] for r in read_metrics(run) if r["scope"] == "ecosystem"] == list(range(-1, 30))
+    assert [r["t"] for r in read_metrics(run) if r["scope"] == "ecosystem"] == [-1, 0, 1, 2]
 
 
 def test_multirun_with_the_basic_launcher_then_analysis(reference, tmp_path):
