@@ -62,9 +62,9 @@ def cli(
     """Run `python -m ecosys ARGS` for real, in a process of its own: a fork of the tests'
     preloaded interpreter (tests/preloaded.py), or a new interpreter where the test asks
     for one (`fresh`: a check across interpreters, each with its own hash seed) or gives
-    variables of its own (`env`: some are read when a module is imported)."""
+    variables of its own read when a module is imported (`env` beyond preloaded.RUNTIME)."""
     environ = cli_env(**(env or {}))
-    if fresh or env or not preloaded.available():
+    if fresh or not _forkable(env):
         proc = subprocess.run(
             [sys.executable, "-m", "ecosys", *args],
             cwd=cwd or ROOT,
@@ -80,6 +80,11 @@ def cli(
             f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return proc
+
+
+def _forkable(env: dict[str, str] | None) -> bool:
+    """Whether a run in `env` may be a fork of the preloaded interpreter."""
+    return set(env or {}) <= set(preloaded.RUNTIME) and preloaded.available()
 
 
 def small_args(out: Path, cache: Path, *extra: str) -> list[str]:
@@ -98,7 +103,7 @@ def start_cli(
     """Start `python -m ecosys ARGS` without waiting; stdout and stderr as one text pipe.
     A fork of the preloaded interpreter, as `cli` runs it, unless `env` sets variables
     read at import (then a new interpreter)."""
-    if set(env or {}) <= set(preloaded.RUNTIME) and preloaded.available():
+    if _forkable(env):
         return preloaded.start(list(args), ROOT, cli_env(**(env or {})))
     return subprocess.Popen(
         [sys.executable, "-m", "ecosys", *args],

@@ -38,9 +38,9 @@ import numpy as np
 # transformers and the model classes), and W&B for the tracked runs
 PRELOAD = ["ecosys.schedule.loop", "ecosys.config", "hydra", "wandb"]
 
-# read by ecosys when used, never at import ($ECOSYS_HOLD: runtime/preemption.py): no
-# reason to start a new server
-RUNTIME = ("ECOSYS_HOLD",)
+# read when used, never at import ($ECOSYS_HOLD: runtime/preemption.py; SLURM's CPUs:
+# runtime/ranks.py): no reason to start a new server
+RUNTIME = ("ECOSYS_HOLD", "SLURM_CPUS_PER_TASK")
 
 _env: dict[str, str] | None = None  # the environment the running server started in
 
