@@ -74,33 +74,43 @@ def array_tasks(out: Path, seconds: float = 60) -> dict[str, str]:
     )
 
 
+GRID = ["diversity=d1,d2", "data_quality=beam,temp1"]
+
+
+@pytest.fixture(scope="module")
+def local_grid(tmp_path_factory, cache_dir) -> dict[str, Path]:
+    """The 2 × 2 grid done locally, in one process, once: name -> run dir."""
+    out = tmp_path_factory.mktemp("local_grid")
+    cli("--multirun", *GRID, *small_args(out, cache_dir))
+    return runs_by_name(out)
+
+
+@pytest.fixture(scope="module")
+def local_d2_t4(tmp_path_factory, cache_dir) -> Path:
+    """diversity=d2 to T = 4 done locally, once: what a requeued job must end equal to."""
+    out = tmp_path_factory.mktemp("local_d2_t4")
+    cli(*small_args(out, cache_dir, "diversity=d2", "T=4"))
+    return only_run_dir(out)
+
+
 @pytest.mark.parametrize("runs_per_job, jobs", [(1, 4), (2, 2)], ids=["a job a run", "packed"])
 def test_a_2x2_grid_on_slurm_equals_the_same_runs_done_locally(
-    runs_per_job, jobs, tmp_path, cache_dir, capsys
+    runs_per_job, jobs, tmp_path, cache_dir, local_grid, capsys
 ):
     """Packed (hydra.launcher.runs_per_job = 2), the four runs are two jobs, two runs each."""
-    grid = ["diversity=d1,d2", "data_quality=beam,temp1"]
     packing = f"hydra.launcher.runs_per_job={runs_per_job}"
     start = time.monotonic()
-    proc = cli(*SLURM, packing, *grid, *small_args(tmp_path / "slurm", cache_dir))
+    proc = cli(*SLURM, packing, *GRID, *small_args(tmp_path / "slurm", cache_dir))
     on_slurm = time.monotonic() - start
     tasks = array_tasks(tmp_path / "slurm")
     with capsys.disabled():
-        print(f"\nsacct: {tasks}")
+        print(f"\nsacct: {tasks}\n2 × 2 grid, {runs_per_job} run(s) a job: {on_slurm:.1f} s")
     assert len(tasks) == jobs and set(tasks.values()) == {"COMPLETED"}, tasks
     assert "Submitit 'slurm' sweep output dir" in proc.stdout
-    start = time.monotonic()
-    cli("--multirun", *grid, *small_args(tmp_path / "local", cache_dir))
-    local = time.monotonic() - start
-    with capsys.disabled():
-        print(
-            f"2 × 2 grid, {runs_per_job} run(s) a job: {on_slurm:.1f} s on SLURM, "
-            f"{local:.1f} s locally (one process)"
-        )
-    slurm_runs, local_runs = runs_by_name(tmp_path / "slurm"), runs_by_name(tmp_path / "local")
-    assert sorted(slurm_runs) == sorted(local_runs) and len(slurm_runs) == 4
+    slurm_runs = runs_by_name(tmp_path / "slurm")
+    assert sorted(slurm_runs) == sorted(local_grid) and len(slurm_runs) == 4
     for name, run in slurm_runs.items():
-        assert snapshot(run) == snapshot(local_runs[name]), name
+        assert snapshot(run) == snapshot(local_grid[name]), name
 
 
 def _job_id(out: Path) -> str:
@@ -145,7 +155,7 @@ def preempt(job: str) -> None:
     raise AssertionError(f"job {job} was not requeued within 60 s")
 
 
-def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir):
+def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir, local_d2_t4):
     """The job holds at t = 2 ($ECOSYS_HOLD) until the test has requeued it, so the
     signal lands mid-run whatever the machine's speed."""
     hold = tmp_path / "hold"
@@ -162,13 +172,12 @@ def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir
     run = only_run_dir(tmp_path / "slurm")
     log = (run / "log.txt").read_text()
     assert log.count("run dir ") == 2  # the job started twice, on the same run dir
-    cli(*small_args(tmp_path / "local", cache_dir, "diversity=d2", "T=4"))
-    assert snapshot(run) == snapshot(only_run_dir(tmp_path / "local"))
+    assert snapshot(run) == snapshot(local_d2_t4)
     assert "COMPLETED" in job_states({job}).values()
 
 
 def test_a_packed_job_requeued_mid_run_skips_its_finished_run_and_resumes_the_other(
-    tmp_path, cache_dir
+    tmp_path, cache_dir, local_d2_t4
 ):
     """Two cells in one job (runs_per_job = 2): T = 2 finishes the run, T = 4 continues
     the same run dir (T is no part of its identity) and holds at t = 2 ($ECOSYS_HOLD)
@@ -195,11 +204,8 @@ def test_a_packed_job_requeued_mid_run_skips_its_finished_run_and_resumes_the_ot
     assert log.count("run dir ") == 3 and "extending the run from T = 2" in log, log
     jobs = "".join(p.read_text() for p in (tmp_path / "slurm" / ".submitit").rglob("*_log.*"))
     assert "nothing to do" in jobs
-    cli("--multirun", *grid, *small_args(tmp_path / "local", cache_dir))
-    local_runs = runs_by_name(tmp_path / "local")
-    assert sorted(slurm_runs) == sorted(local_runs)
-    for name, run in slurm_runs.items():
-        assert snapshot(run) == snapshot(local_runs[name]), name
+    assert run.name == local_d2_t4.name
+    assert snapshot(run) == snapshot(local_d2_t4)  # as if started with T = 4, uninterrupted
     assert list(array_tasks(tmp_path / "slurm").values()) == ["COMPLETED"]
 
 
