@@ -150,9 +150,11 @@ def analyse(
     if not found:
         return Lenses([], pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {})
     seeds = rows.groupby(CONDITION)["seed"].nunique().to_dict()
-    v = _long(rows, [*found, REFERENCE])
-    order = {x.key: i for i, x in enumerate([*found, REFERENCE])}
-    done = [x for x in [*found, REFERENCE] if x.key in set(v["lens"])]  # those with values
+    everyone = [*found, REFERENCE]
+    v = _long(rows, everyone)
+    order = {x.key: i for i, x in enumerate(everyone)}
+    with_values = set(v["lens"])
+    done = [x for x in everyone if x.key in with_values]
     if not done:
         return Lenses(found, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), seeds)
     sign = {x.key: -x.sign or 1 for x in done}  # higher-is-better lenses are negated

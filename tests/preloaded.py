@@ -43,6 +43,7 @@ PRELOAD = ["ecosys.schedule.loop", "ecosys.config", "hydra", "wandb"]
 RUNTIME = ("ECOSYS_HOLD", "SLURM_CPUS_PER_TASK")
 
 _env: dict[str, str] | None = None  # the environment the running server started in
+_started: list[multiprocessing.Process] = []  # what `start` began, for kill_started
 
 
 def available() -> bool:
@@ -73,7 +74,7 @@ def run(
     args: list[str], cwd: Path, env: dict[str, str], timeout: float | None = None
 ) -> subprocess.CompletedProcess:
     """`python -m ecosys ARGS` in `env`, in a fork of the server started in `env`."""
-    ctx, argv = _server(env), ["python", "-m", "ecosys", *args]
+    ctx, argv = _server(env), _argv(args)
     with tempfile.TemporaryDirectory(prefix="ecosys-cli-") as tmp:
         out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
         proc = ctx.Process(target=_main, args=(list(args), str(cwd), env, str(out), str(err)))
@@ -105,7 +106,7 @@ class Started:
         return self._proc.exitcode
 
     def poll(self) -> int | None:
-        return self._proc.exitcode
+        return self.returncode
 
     def send_signal(self, sig: int) -> None:
         os.kill(self.pid, sig)
@@ -137,10 +138,7 @@ def start(args: list[str], cwd: Path, env: dict[str, str]) -> Started:
     proc.start()
     sink.close()
     _started.append(proc)
-    return Started(["python", "-m", "ecosys", *args], proc, output)
-
-
-_started: list[multiprocessing.Process] = []
+    return Started(_argv(args), proc, output)
 
 
 def kill_started() -> None:
@@ -151,6 +149,11 @@ def kill_started() -> None:
         if proc.exitcode is None:
             proc.kill()
             proc.join()
+
+
+def _argv(args: list[str]) -> list[str]:
+    """The command line a run stands for (what subprocess would report as its args)."""
+    return ["python", "-m", "ecosys", *args]
 
 
 def _main(

@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import (
@@ -113,25 +115,39 @@ def test_a_2x2_grid_on_slurm_equals_the_same_runs_done_locally(
         assert snapshot(run) == snapshot(local_grid[name]), name
 
 
-def _job_id(out: Path) -> str:
-    for _ in range(300):
-        ids = [p.name for p in (out / ".submitit").glob("*") if re.fullmatch(r"\d+(_\d+)?", p.name)]
-        if ids:
-            return ids[0]
+def until(check: Callable[[], Any], seconds: float, failure: Callable[[], str]) -> Any:
+    """check()'s first truthy value, asked every 0.2 s; AssertionError(failure()) once
+    `seconds` have passed without one."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
         time.sleep(0.2)
-    raise AssertionError("no SLURM job appeared")
+    raise AssertionError(failure())
+
+
+def _job_id(out: Path) -> str:
+    def ids() -> list[str]:
+        return [
+            p.name for p in (out / ".submitit").glob("*") if re.fullmatch(r"\d+(_\d+)?", p.name)
+        ]
+
+    return until(ids, 60, lambda: "no SLURM job appeared")[0]
 
 
 def _wait_for_log(root: Path, pattern: str, times: int = 1, seconds: float = 120) -> None:
     """Until some run's log.txt under root shows `pattern` `times` times."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if any(p.read_text().count(pattern) >= times for p in root.glob("*/log.txt")):
-            return
-        time.sleep(0.2)
-    queue = subprocess.run(["squeue", "-h", "-o", "%i %T %r"], capture_output=True, text=True)
-    raise AssertionError(
-        f"{pattern!r} never appeared {times}× in a log under {root}; squeue: {queue.stdout!r}"
+
+    def failure() -> str:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i %T %r"], capture_output=True, text=True)
+        return (
+            f"{pattern!r} never appeared {times}× in a log under {root}; squeue: {queue.stdout!r}"
+        )
+
+    until(
+        lambda: any(p.read_text().count(pattern) >= times for p in root.glob("*/log.txt")),
+        seconds,
+        failure,
     )
 
 
@@ -143,16 +159,15 @@ def preempt(job: str) -> None:
     slurmd refuses a credential issued within the second it revoked the job's old one
     ("Killing non-startable batch job: Job credential revoked"; seconds compared with <=)."""
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        reason = subprocess.run(
+
+    def held() -> bool:
+        queue = subprocess.run(
             ["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True
-        ).stdout.split()
-        if reason == ["PENDING", "BeginTime"]:
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+2"], check=True)
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"job {job} was not requeued within 60 s")
+        )
+        return queue.stdout.split() == ["PENDING", "BeginTime"]
+
+    until(held, 60, lambda: f"job {job} was not requeued within 60 s")
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+2"], check=True)
 
 
 def test_a_job_requeued_mid_run_resumes_to_identical_results(tmp_path, cache_dir, local_d2_t4):
